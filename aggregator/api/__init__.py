@@ -1,0 +1,1 @@
+"""HTTP interface: webhook receivers, the history API, health and metrics, OpenAPI."""

@@ -1,0 +1,40 @@
+"""What the handlers share, stored on the aiohttp application under typed keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from aggregator.api.auth import Authenticator
+from aggregator.metrics import Metrics
+from aggregator.settings import Settings
+from aggregator.store.db import Database
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    auth: Authenticator
+    metrics: Metrics
+    database: Database | None = None
+    clock: Callable[[], datetime] = utc_now
+
+    @property
+    def db(self) -> Database:
+        if self.database is None:
+            raise RuntimeError("database used before the application started")
+        return self.database
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]

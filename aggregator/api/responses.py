@@ -1,0 +1,101 @@
+"""JSON responses and the error middleware: which failures become which status codes.
+
+Webhook routes never answer 500: an unexpected failure there is answered 503 with
+``Retry-After``, since both senders retry a 503 and nothing is lost (DESIGN 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from aggregator.api.context import services_of
+from aggregator.errors import AuthError, PayloadError, TransientError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WEBHOOK_PREFIX = "/webhooks/"
+
+
+def json_response(model: BaseModel, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(
+        body=model.model_dump_json().encode(), status=status,
+        content_type="application/json", headers=headers or None,
+    )
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   **headers: str) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message, "field": field}
+    return web.json_response({"error": body}, status=status, headers=headers or None)
+
+
+def transient_from(exc: BaseException) -> TransientError | None:
+    """Classify a failure of the database or the pool as transient, else None."""
+    if isinstance(exc, TransientError):
+        return exc
+    if isinstance(exc, PoolTimeoutError):
+        return TransientError("database connection pool exhausted; retry shortly")
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig).lower() if exc.orig is not None else ""
+        if "locked" in text or "busy" in text:
+            return TransientError("database is locked by another writer; retry shortly")
+        return TransientError("database unavailable; retry shortly")
+    if isinstance(exc, (SQLAlchemyError, OSError, asyncio.TimeoutError, ConnectionError)):
+        return TransientError("database unavailable; retry shortly")
+    return None
+
+
+def route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    services = services_of(request)
+    retry_after = str(services.settings.retry_after_seconds)
+    is_webhook = request.path.startswith(WEBHOOK_PREFIX)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            code = exc.reason.lower().replace(" ", "_")
+            response = error_response(exc.status, code, exc.text or exc.reason,
+                                      **_allow_header(exc))
+        else:
+            raise
+    except AuthError as exc:
+        response = error_response(exc.status, "unauthorized" if exc.status == 401
+                                  else "forbidden", exc.message)
+    except PayloadError as exc:
+        response = error_response(exc.status, "invalid_payload", exc.message, exc.field)
+    except Exception as exc:
+        transient = transient_from(exc)
+        if transient is None:
+            log.exception("unhandled error on %s %s", request.method, route_name(request))
+            if is_webhook:
+                transient = TransientError("internal error; the delivery was not stored, retry")
+        if transient is not None:
+            log.warning("answering 503 on %s: %s (%s)", route_name(request), transient.message,
+                        type(exc).__name__)
+            response = error_response(503, "unavailable", transient.message,
+                                      **{"Retry-After": retry_after})
+        else:
+            response = error_response(500, "internal", "internal error; see the service log")
+    services.metrics.requests.labels(route_name(request), request.method,
+                                     str(response.status)).inc()
+    return response
+
+
+def _allow_header(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}

@@ -1,0 +1,71 @@
+"""The route table: one entry per route, used both to register handlers and to describe them.
+
+``/openapi.json`` is generated from this table and the pydantic models it names, so the
+document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from aggregator.api import alerts, health, webhooks
+from aggregator.api.schemas import (
+    AlertEventPage,
+    AlertOut,
+    AlertPage,
+    AlertQuery,
+    HealthOut,
+    IngestOut,
+    ListQuery,
+    RejectedPage,
+)
+from aggregator.sources.alertmanager import WIRE_MODEL as ALERTMANAGER_BODY
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    response: type[BaseModel] | None = None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    auth: str | None = None  # "webhook:<source>", "read", "write" or None (open)
+    tag: str = "alerts"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/webhooks/alertmanager", webhooks.alertmanager_webhook,
+          "Receive an Alertmanager webhook (version 4)", IngestOut, 202,
+          body=ALERTMANAGER_BODY, auth="webhook:alertmanager", tag="webhooks"),
+    Route("POST", "/webhooks/azure-monitor", webhooks.azure_monitor_webhook,
+          "Receive an Azure Monitor action-group webhook", IngestOut, 202,
+          body=None, auth="webhook:azure_monitor", tag="webhooks"),
+    Route("GET", "/api/v1/alerts", alerts.list_alerts, "List alerts, newest first",
+          AlertPage, query=AlertQuery, auth="read"),
+    Route("GET", "/api/v1/alerts/{alert_id}", alerts.get_alert, "Get one alert", AlertOut,
+          auth="read"),
+    Route("GET", "/api/v1/alerts/{alert_id}/events", alerts.list_alert_events,
+          "List the events of one alert, newest first", AlertEventPage, query=ListQuery,
+          auth="read"),
+    Route("GET", "/api/v1/rejected", alerts.list_rejected,
+          "List refused webhook bodies, newest first", RejectedPage, query=ListQuery,
+          auth="read"),
+    Route("GET", "/healthz", health.healthz, "Liveness", HealthOut, tag="health"),
+    Route("GET", "/readyz", health.readyz, "Readiness: database reachable and migrated",
+          HealthOut, tag="health"),
+    Route("GET", "/metrics", health.metrics, "Prometheus metrics", tag="health"),
+)
+
+
+def add_routes(app: web.Application, openapi: Callable[[web.Request],
+               Awaitable[web.StreamResponse]]) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.router.add_get("/openapi.json", openapi)

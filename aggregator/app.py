@@ -1,0 +1,73 @@
+"""Composition root: settings -> database -> services -> aiohttp application.
+
+The only place that wires things together. Nothing is created at import time: the
+database engine is made (and migrated, unless ``migrate_on_start`` is off) when the
+application starts, and disposed when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from aggregator.api.access_log import AccessLogger
+from aggregator.api.auth import Authenticator
+from aggregator.api.context import SERVICES, Services
+from aggregator.api.openapi import openapi
+from aggregator.api.responses import error_middleware
+from aggregator.api.routes import add_routes
+from aggregator.metrics import Metrics
+from aggregator.settings import Settings
+from aggregator.store import migrate
+from aggregator.store.db import make_database
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def runner_options() -> dict[str, Any]:
+    """Options of the aiohttp runner, shared by ``serve`` and the tests.
+
+    Handlers are never cancelled when a client disconnects (a half-done commit must
+    finish), and the access log redacts tokens from query strings.
+    """
+    return {
+        "handler_cancellation": False,
+        "access_log_class": AccessLogger,
+        "access_log": logging.getLogger("aggregator.access"),
+    }
+
+
+def build_app(settings: Settings, services: Services | None = None) -> web.Application:
+    services = services or Services(
+        settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=Metrics()
+    )
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SERVICES] = services
+    add_routes(app, openapi)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        db = make_database(settings)
+        try:
+            if settings.migrate_on_start:
+                await migrate.upgrade(db.engine)
+                log.info("database schema at %s", migrate.head_revision())
+        except BaseException:
+            await db.engine.dispose()
+            raise
+        services.database = db
+        yield
+        services.database = None
+        await db.engine.dispose()
+
+    app.cleanup_ctx.append(database)
+    return app

@@ -1,0 +1,100 @@
+"""Command line: ``aggregator serve | migrate | check-config``. Flags override settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from aggregator.app import build_app, configure_logging, runner_options
+from aggregator.errors import ConfigError
+from aggregator.settings import Settings, is_loopback, load_settings
+from aggregator.store import migrate
+from aggregator.store.db import make_engine
+
+log = logging.getLogger("aggregator")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aggregator", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="YAML settings file (or AGGREGATOR_CONFIG)")
+    common.add_argument("--database-url", help="sqlite+aiosqlite:///file.db or "
+                        "postgresql+asyncpg://user:pw@host/db (or AGGREGATOR_DATABASE_URL)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", parents=[common], help="run the HTTP service")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--insecure", action="store_true", default=None,
+                       help="allow a non-loopback address without tokens for every route")
+    sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    sub.add_parser("check-config", parents=[common], help="validate the settings and exit")
+    return parser
+
+
+def _missing_tokens(settings: Settings) -> list[str]:
+    auth = settings.auth
+    named = {
+        "auth.alertmanager_tokens": auth.alertmanager_tokens,
+        "auth.azure_monitor_tokens": auth.azure_monitor_tokens,
+        "auth.api_read_tokens or auth.api_write_tokens": auth.api_read_tokens
+        or auth.api_write_tokens,
+    }
+    return [name for name, tokens in named.items() if not tokens]
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse a non-loopback address while any route group is open, unless ``insecure``."""
+    missing = _missing_tokens(settings)
+    if settings.insecure or is_loopback(settings.host) or not missing:
+        return
+    raise ConfigError(
+        f"refusing to listen on {settings.host} with no token for: {', '.join(missing)}. "
+        "Set them (see README, Authentication) or start with --insecure"
+    )
+
+
+def _serve(settings: Settings) -> None:
+    check_exposure(settings)
+    app = build_app(settings)
+    log.info("listening on http://%s:%d (database %s)", settings.host, settings.port,
+             settings.database_url.split("://")[0])
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                shutdown_timeout=20.0, **runner_options())
+
+
+async def _migrate(settings: Settings) -> str | None:
+    engine = make_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+        return await migrate.current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {"database_url": args.database_url}
+    if args.command == "serve":
+        overrides.update(host=args.host, port=args.port, insecure=args.insecure)
+    try:
+        settings = load_settings(args.config, **overrides)
+        configure_logging(settings)
+        if args.command == "check-config":
+            check_exposure(settings)
+            print(f"configuration is valid (database {settings.database_url.split('://')[0]}, "
+                  f"listen {settings.host}:{settings.port})")
+        elif args.command == "migrate":
+            revision = asyncio.run(_migrate(settings))
+            print(f"database schema at {revision}")
+        else:
+            _serve(settings)
+    except ConfigError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,50 @@
+"""The service's exception tree. Normal outcomes (repeat, stale, no route) are values, not errors.
+
+::
+
+    AggregatorError
+    ├── PayloadError          a payload that will never be accepted (400/422), names the field
+    ├── AuthError             missing or wrong token (401) / role too weak (403)
+    ├── TransientError        retry later (503 + Retry-After): database down, locked, pool exhausted
+    └── ConfigError           settings that cannot work; raised at start or by ``check-config``
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Root of every error the service raises on purpose."""
+
+
+class PayloadError(AggregatorError):
+    """The body can never be accepted as sent.
+
+    ``status`` is 400 for bodies that are not JSON at all and 422 for JSON that does not
+    match the source's schema; ``field`` is the dotted path of the offending field.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+class AuthError(AggregatorError):
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class TransientError(AggregatorError):
+    """The request could succeed later; answered 503 with ``Retry-After``."""
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ConfigError(AggregatorError):
+    """Settings that cannot work; the message names the setting."""

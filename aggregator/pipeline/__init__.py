@@ -1,0 +1,1 @@
+"""Ingest pipeline: identity -> dedup -> persist, in one transaction (order in ``ingest.py``)."""

@@ -1,0 +1,171 @@
+"""Service settings: ``AGGREGATOR_*`` environment, an optional YAML file, ``*_file`` secrets.
+
+Precedence, highest first: explicit overrides (CLI flags) > environment > YAML file.
+Nothing here is read at import time; :func:`load_settings` builds a ``Settings`` on demand.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from aggregator.errors import ConfigError
+from aggregator.model import Severity
+
+ENV_PREFIX = "AGGREGATOR_"
+CONFIG_ENV = "AGGREGATOR_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aggregator.db"
+
+
+def _read_secret_file(path: Path, setting: str) -> list[SecretStr]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{setting}: cannot read {path}: {exc.strerror}") from exc
+    return [SecretStr(line.strip()) for line in text.splitlines() if line.strip()]
+
+
+class AuthSettings(BaseModel):
+    """Tokens. Each list has a ``*_file`` twin naming a file with one token per line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alertmanager_tokens: list[SecretStr] = Field(default_factory=list)
+    alertmanager_tokens_file: Path | None = None
+    azure_monitor_tokens: list[SecretStr] = Field(default_factory=list)
+    azure_monitor_tokens_file: Path | None = None
+    api_read_tokens: list[SecretStr] = Field(default_factory=list)
+    api_read_tokens_file: Path | None = None
+    api_write_tokens: list[SecretStr] = Field(default_factory=list)
+    api_write_tokens_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _load_files(self) -> AuthSettings:
+        for name in ("alertmanager_tokens", "azure_monitor_tokens", "api_read_tokens",
+                     "api_write_tokens"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is not None:
+                tokens: list[SecretStr] = getattr(self, name)
+                setattr(self, f"{name}_file", None)
+                tokens.extend(_read_secret_file(path, f"auth.{name}_file"))
+        for name in ("alertmanager_tokens", "azure_monitor_tokens", "api_read_tokens",
+                     "api_write_tokens"):
+            for token in getattr(self, name):
+                if len(token.get_secret_value()) < 16:
+                    raise ValueError(f"auth.{name}: every token needs at least 16 characters")
+        return self
+
+    @property
+    def any_configured(self) -> bool:
+        return bool(self.alertmanager_tokens or self.azure_monitor_tokens
+                    or self.api_read_tokens or self.api_write_tokens)
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Defaults are the embedded, no-configuration mode."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    insecure: bool = False
+    database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str | None = Field(
+        default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema (search_path) to keep the tables in",
+    )
+    migrate_on_start: bool = True
+    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_timeout: float = Field(
+        default=5.0, gt=0, description="seconds to wait for a pooled connection before a 503"
+    )
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    default_severity: Severity = Severity.WARNING
+    repeat_event_interval: timedelta = timedelta(minutes=5)
+    retry_after_seconds: int = Field(default=5, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "database_url: use sqlite+aiosqlite:///path.db or "
+                "postgresql+asyncpg://user:password@host/db"
+            )
+        if self.repeat_event_interval <= timedelta(0):
+            raise ValueError("repeat_event_interval must be positive")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _config_path_from(init_settings)
+        yaml: tuple[PydanticBaseSettingsSource, ...] = ()
+        if path is not None:
+            yaml = (YamlConfigSettingsSource(settings_cls, yaml_file=path),)
+        return (init_settings, env_settings, *yaml)
+
+
+def _config_path_from(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    explicit = init_settings().get("config_file")
+    if explicit:
+        return Path(str(explicit))
+    from_env = os.environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, raising :class:`ConfigError` with the bad key named."""
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist or is not a file")
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(config_file=path, **clean)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from exc
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "settings"
+        env = f"{ENV_PREFIX}{key.upper().replace('.', '__')}"
+        where = f" (in {path or 'the YAML file'} or {env})" if key != "settings" else ""
+        lines.append(f"{key}: {error['msg']}{where}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,242 @@
+"""Alert and event repository for the ingest path. Never commits: the caller owns the unit of work.
+
+Writes are batched: one statement per table and kind of change, whatever the number of
+alerts in the request. Upserts are chosen by dialect in :func:`_insert_for` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ARRAY, Table, Text, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.model import Status
+from aggregator.pipeline.dedup import Decision, FingerprintState, StoredAlert, Verdict
+from aggregator.store.db import dialect_of
+from aggregator.store.tables import AlertEventRow, AlertRow
+
+_STATE_COLUMNS = (
+    AlertRow.id, AlertRow.fingerprint, AlertRow.source_ref, AlertRow.status, AlertRow.severity,
+    AlertRow.summary, AlertRow.description, AlertRow.annotations, AlertRow.starts_at,
+    AlertRow.ends_at,
+)
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    return postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+
+
+async def lock_fingerprints(session: AsyncSession, fingerprints: Sequence[str]) -> None:
+    """Serialize concurrent requests on the same fingerprints until the transaction ends.
+
+    PostgreSQL only (transaction advisory locks, taken in sorted order so two requests can
+    never deadlock); SQLite's ``BEGIN IMMEDIATE`` already serializes writers.
+    """
+    if dialect_of(session) != "postgresql" or not fingerprints:
+        return
+    statement = text(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+        "FROM (SELECT DISTINCT unnest(:keys) AS k ORDER BY 1) AS s"
+    ).bindparams(bindparam("keys", type_=ARRAY(Text)))
+    await session.execute(statement, {"keys": sorted(set(fingerprints))})
+
+
+def _stored(row: Any) -> StoredAlert:
+    return StoredAlert(
+        id=row.id, fingerprint=row.fingerprint, source_ref=row.source_ref,
+        status=Status(row.status), severity=row.severity, summary=row.summary,
+        description=row.description, annotations=row.annotations, starts_at=row.starts_at,
+        ends_at=row.ends_at,
+    )
+
+
+async def load_states(
+    session: AsyncSession, wanted: Sequence[tuple[str, str]]
+) -> dict[str, FingerprintState]:
+    """State of each ``(fingerprint, source_ref)`` pair's fingerprint, in two queries."""
+    fingerprints = sorted({fp for fp, _ in wanted})
+    if not fingerprints:
+        return {}
+    refs = sorted({ref for _, ref in wanted})
+    states = {fp: FingerprintState() for fp in fingerprints}
+    current = await session.execute(
+        select(*_STATE_COLUMNS).where(
+            AlertRow.fingerprint.in_(fingerprints),
+            or_(AlertRow.status == Status.FIRING.value, AlertRow.source_ref.in_(refs)),
+        )
+    )
+    for row in current:
+        stored = _stored(row)
+        state = states[stored.fingerprint]
+        if stored.status is Status.FIRING:
+            state.open = stored
+        state.by_ref[stored.source_ref] = stored
+    latest = (
+        select(AlertRow.fingerprint, func.max(AlertRow.ends_at).label("ends_at"))
+        .where(AlertRow.fingerprint.in_(fingerprints), AlertRow.status == Status.RESOLVED.value)
+        .group_by(AlertRow.fingerprint)
+        .subquery()
+    )
+    ended = await session.execute(
+        select(*_STATE_COLUMNS).join(
+            latest,
+            and_(AlertRow.fingerprint == latest.c.fingerprint,
+                 AlertRow.ends_at == latest.c.ends_at),
+        ).where(AlertRow.status == Status.RESOLVED.value)
+    )
+    for row in ended:
+        states[row.fingerprint].last_ended = _stored(row)
+    return states
+
+
+def _row_values(decision: Decision, received_at: datetime) -> dict[str, Any]:
+    alert = decision.keyed.alert
+    target = decision.target
+    return {
+        "id": target.id,
+        "fingerprint": decision.keyed.fingerprint,
+        "source": alert.source.value,
+        "source_ref": alert.source_ref,
+        "name": alert.name[:512],
+        "status": target.status.value,
+        "severity": alert.severity.value,
+        "summary": alert.summary,
+        "description": alert.description,
+        "resource": alert.resource,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "links": [link.model_dump() for link in alert.links],
+        "starts_at": alert.starts_at,
+        "ends_at": target.ends_at,
+        "resolved_reason": "source" if target.status is Status.RESOLVED else None,
+        "first_received_at": received_at,
+        "last_received_at": received_at,
+        "occurrences": 1,
+        "raw": alert.raw,
+    }
+
+
+def _event(alert_id: uuid.UUID, kind: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"alert_id": alert_id, "kind": kind, "at": at, "count": 1, "bucket": None,
+            "detail": detail}
+
+
+def _delivery_detail(decision: Decision) -> dict[str, Any]:
+    alert = decision.keyed.alert
+    return {
+        "source_ref": alert.source_ref,
+        "status": alert.status.value,
+        "starts_at": alert.starts_at.isoformat(),
+        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
+    }
+
+
+async def apply(
+    session: AsyncSession,
+    decisions: Sequence[Decision],
+    *,
+    received_at: datetime,
+    repeat_event_interval: timedelta,
+) -> None:
+    """Write what the decisions say: new rows, counters, state changes, events."""
+    inserts: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    bumps: Counter[uuid.UUID] = Counter()
+    repeats: Counter[uuid.UUID] = Counter()
+    final: dict[uuid.UUID, Decision] = {}
+    inserted: set[uuid.UUID] = set()
+
+    for decision in decisions:
+        target = decision.target
+        if decision.verdict is Verdict.NEW:
+            inserts.append(_row_values(decision, received_at))
+            inserted.add(target.id)
+            kind = "opened" if target.status is Status.FIRING else "resolved"
+            events.append(_event(target.id, kind, received_at,
+                                 {**_delivery_detail(decision), "first_delivery": True}))
+            continue
+        if decision.verdict is Verdict.STALE:
+            events.append(_event(target.id, "stale", received_at, _delivery_detail(decision)))
+            continue
+        if target.id in inserted:
+            # A later copy in the same request of an episode this request created.
+            for row in inserts:
+                if row["id"] == target.id:
+                    row["occurrences"] += 1
+                    row["status"] = target.status.value
+                    row["ends_at"] = target.ends_at
+                    row["resolved_reason"] = "source" if target.status is Status.RESOLVED else None
+        else:
+            bumps[target.id] += 1
+        if decision.verdict in (Verdict.RESOLVED, Verdict.CHANGED):
+            final[target.id] = decision
+            detail = _delivery_detail(decision)
+            if decision.changes:
+                detail["changes"] = {k: list(v) for k, v in decision.changes.items()}
+            events.append(_event(target.id, decision.verdict.value, received_at, detail))
+        else:
+            repeats[target.id] += 1
+
+    if inserts:
+        await session.execute(insert(AlertRow), inserts)
+    for alert_id, decision in final.items():
+        if alert_id in inserted:
+            continue
+        target = decision.target
+        alert = decision.keyed.alert
+        values: dict[str, Any] = {"status": target.status.value}
+        if decision.verdict is Verdict.RESOLVED:
+            values.update(ends_at=target.ends_at, resolved_reason="source")
+        else:
+            values.update(severity=alert.severity.value, summary=alert.summary,
+                          description=alert.description, annotations=alert.annotations,
+                          links=[link.model_dump() for link in alert.links], raw=alert.raw)
+        await session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
+    if bumps:
+        table = AlertRow.__table__
+        assert isinstance(table, Table)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(occurrences=table.c.occurrences + bindparam("b_n"),
+                    last_received_at=bindparam("b_at"))
+        )
+        await session.execute(
+            statement,
+            [{"b_id": alert_id, "b_n": n, "b_at": received_at} for alert_id, n in bumps.items()],
+        )
+    if events:
+        await session.execute(insert(AlertEventRow), events)
+    if repeats:
+        await _upsert_repeat_events(session, repeats, received_at, repeat_event_interval)
+
+
+async def _upsert_repeat_events(
+    session: AsyncSession,
+    repeats: Counter[uuid.UUID],
+    received_at: datetime,
+    interval: timedelta,
+) -> None:
+    """Coalesce repeats into one event per alert per interval (DESIGN 4.3)."""
+    seconds = interval.total_seconds()
+    bucket = int(received_at.timestamp() // seconds)
+    window_start = datetime.fromtimestamp(bucket * seconds, tz=received_at.tzinfo)
+    rows = [
+        {"alert_id": alert_id, "kind": "repeat", "at": received_at, "count": n, "bucket": bucket,
+         "detail": {"window_start": window_start.isoformat(), "window_seconds": seconds}}
+        for alert_id, n in sorted(repeats.items())
+    ]
+    statement = _insert_for(session)(AlertEventRow).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[AlertEventRow.alert_id, AlertEventRow.bucket],
+        index_where=AlertEventRow.bucket.is_not(None),
+        set_={"count": AlertEventRow.count + statement.excluded.count,
+              "at": statement.excluded.at},
+    )
+    await session.execute(statement)

@@ -1,0 +1,105 @@
+"""Read side of the history API: filtered, cursor-paginated queries, newest first."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from aggregator.store.db import dialect_of
+from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    status: str | None = None
+    severities: Sequence[str] = ()
+    source: str | None = None
+    labels: Sequence[tuple[str, str]] = ()
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, uuid.UUID] | None = field(default=None)
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _label_condition(dialect: str, key: str, value: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return type_coerce(AlertRow.labels, JSONB).contains({key: value})
+    path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return func.json_extract(AlertRow.labels, path) == value
+
+
+def alert_query(dialect: str, flt: AlertFilter, limit: int) -> Select[AlertRow]:
+    conditions: list[ColumnElement[bool]] = []
+    if flt.status:
+        conditions.append(AlertRow.status == flt.status)
+    if flt.severities:
+        conditions.append(AlertRow.severity.in_(list(flt.severities)))
+    if flt.source:
+        conditions.append(AlertRow.source == flt.source)
+    for key, value in flt.labels:
+        conditions.append(_label_condition(dialect, key, value))
+    if flt.text:
+        pattern = f"%{_like_escape(flt.text)}%"
+        conditions.append(or_(AlertRow.name.ilike(pattern, escape="\\"),
+                              AlertRow.summary.ilike(pattern, escape="\\")))
+    if flt.since:
+        conditions.append(AlertRow.last_received_at >= flt.since)
+    if flt.until:
+        conditions.append(AlertRow.first_received_at <= flt.until)
+    if flt.after:
+        after_at, after_id = flt.after
+        conditions.append(or_(AlertRow.first_received_at < after_at,
+                              and_(AlertRow.first_received_at == after_at,
+                                   AlertRow.id < after_id)))
+    return (
+        select(AlertRow)
+        .where(*conditions)
+        .order_by(AlertRow.first_received_at.desc(), AlertRow.id.desc())
+        .limit(limit)
+    )
+
+
+async def list_alerts(session: AsyncSession, flt: AlertFilter, limit: int) -> list[AlertRow]:
+    return list((await session.scalars(alert_query(dialect_of(session), flt, limit))).all())
+
+
+async def get_alert(session: AsyncSession, alert_id: uuid.UUID) -> AlertRow | None:
+    return await session.get(AlertRow, alert_id)
+
+
+async def list_events(
+    session: AsyncSession, alert_id: uuid.UUID, after_id: int | None, limit: int
+) -> list[AlertEventRow]:
+    """Events of one alert, newest first."""
+    statement = select(AlertEventRow).where(AlertEventRow.alert_id == alert_id)
+    if after_id is not None:
+        statement = statement.where(AlertEventRow.id < after_id)
+    statement = statement.order_by(AlertEventRow.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def list_rejected(
+    session: AsyncSession, after_id: int | None, limit: int, source: str | None = None
+) -> list[RejectedPayloadRow]:
+    statement = select(RejectedPayloadRow)
+    if after_id is not None:
+        statement = statement.where(RejectedPayloadRow.id < after_id)
+    if source:
+        statement = statement.where(RejectedPayloadRow.source == source)
+    statement = statement.order_by(RejectedPayloadRow.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def add_rejected(session: AsyncSession, row: RejectedPayloadRow) -> None:
+    session.add(row)
+    await session.flush()

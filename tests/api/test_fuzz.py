@@ -1,0 +1,100 @@
+"""Property tests over HTTP: random and mutated payloads never produce a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.api.helpers import Client, fixture
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=25,
+)
+
+SEEDS = {
+    "/webhooks/alertmanager": fixture("alertmanager", "partially_resolved_group.json"),
+    "/webhooks/azure-monitor": fixture("azure_monitor", "common-servicehealth.json"),
+}
+ALLOWED = {202, 400, 413, 415, 422}
+
+
+def _mutate(data: st.DataObject, payload: Any) -> Any:
+    payload = copy.deepcopy(payload)
+    node = payload
+    for _ in range(data.draw(st.integers(1, 5))):
+        if isinstance(node, dict) and node:
+            key = data.draw(st.sampled_from(sorted(node)))
+            action = data.draw(st.sampled_from(["replace", "delete", "descend"]))
+            if action == "replace":
+                node[key] = data.draw(json_values)
+                break
+            if action == "delete":
+                del node[key]
+                break
+            node = node[key]
+        elif isinstance(node, list) and node:
+            node = node[data.draw(st.integers(0, len(node) - 1))]
+        else:
+            break
+    return payload
+
+
+async def _run_in_thread(client: Client, test: Any) -> None:
+    loop = asyncio.get_running_loop()
+
+    def post(path: str, body: bytes) -> int:
+        async def send() -> int:
+            response = await client.post(path, data=body,
+                                         headers={"Content-Type": "application/json"})
+            await response.read()
+            return response.status
+
+        return asyncio.run_coroutine_threadsafe(send(), loop).result(timeout=30)
+
+    await asyncio.to_thread(test, post)
+
+
+async def test_random_json_never_gives_a_500(client: Client) -> None:
+    seen: set[int] = set()
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(sorted(SEEDS)), value=json_values)
+    def check(post: Any, path: str, value: Any) -> None:
+        status = post(path, json.dumps(value).encode())
+        seen.add(status)
+        assert status in ALLOWED
+
+    await _run_in_thread(client, lambda post: check(post))
+    assert 422 in seen
+
+
+async def test_mutated_real_payloads_never_give_a_500(client: Client) -> None:
+    seen: set[int] = set()
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(sorted(SEEDS)), data=st.data())
+    def check(post: Any, path: str, data: st.DataObject) -> None:
+        status = post(path, json.dumps(_mutate(data, SEEDS[path])).encode())
+        seen.add(status)
+        assert status in ALLOWED
+
+    await _run_in_thread(client, lambda post: check(post))
+    assert 202 in seen
+
+
+async def test_random_bytes_never_give_a_500(client: Client) -> None:
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(sorted(SEEDS)), body=st.binary(max_size=200))
+    def check(post: Any, path: str, body: bytes) -> None:
+        assert post(path, body) in ALLOWED
+
+    await _run_in_thread(client, lambda post: check(post))

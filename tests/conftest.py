@@ -1,0 +1,95 @@
+"""Shared fixtures: a migrated database per test (SQLite file; PostgreSQL schema when
+``AGGREGATOR_TEST_DATABASE_URL`` is set) and the real application on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web import AppRunner
+
+from aggregator.app import build_app, runner_options
+from aggregator.settings import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
+PG_URL = os.environ.get("AGGREGATOR_TEST_DATABASE_URL", "")
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def load_fixture(source: str, name: str) -> Any:
+    return json.loads((FIXTURES / source / name).read_text())
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture(params=DATABASES)
+async def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    """Settings keys naming an empty database of the parametrized kind."""
+    if request.param == "sqlite":
+        yield {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"}
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    try:
+        yield {"database_url": PG_URL, "database_schema": schema}
+    finally:
+        conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
+        try:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()
+
+
+class ServiceServer(TestServer):
+    """A test server whose runner has the same options as ``aggregator serve``."""
+
+    async def _make_runner(self, **kwargs: Any) -> AppRunner:
+        return AppRunner(self.app, **runner_options())
+
+
+MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def make_client(db_settings: dict[str, Any]) -> AsyncIterator[MakeClient]:
+    """Start the real application (migrations run on start) with extra settings."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**overrides: Any) -> TestClient[Any, Any]:
+        settings = Settings(**{**db_settings, **overrides})
+        client = TestClient(ServiceServer(build_app(settings), host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient[Any, Any]:
+    return await make_client()
+
+
+@pytest.fixture
+def is_postgres(db_settings: dict[str, Any]) -> bool:
+    return str(db_settings["database_url"]).startswith("postgresql")
+
+
+async def gather(*aws: Awaitable[Any]) -> list[Any]:
+    return list(await asyncio.gather(*aws))

@@ -1,0 +1,87 @@
+"""The ``aggregator`` command: check-config, migrate, serve (a real process on loopback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from aggregator.cli import main
+
+FIXTURE = Path(__file__).parent / "fixtures" / "payloads" / "alertmanager"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("AGGREGATOR_") and key != "AGGREGATOR_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+
+
+def test_check_config_accepts_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 0
+    assert "configuration is valid" in capsys.readouterr().out
+
+
+def test_check_config_names_the_bad_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("max_body_bytes: 10\n")
+    assert main(["check-config", "--config", str(config)]) == 2
+    assert "max_body_bytes" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_public_address_without_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "auth.alertmanager_tokens" in err and "--insecure" in err
+
+
+def test_migrate_applies_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    assert main(["migrate", "--database-url", url]) == 0
+    assert "0001_initial" in capsys.readouterr().out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The embedded default: SQLite file in the working directory, migrated on start."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "serve", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        body = (FIXTURE / "firing_single_alert_group.json").read_bytes()
+        request = urllib.request.Request(f"{base}/webhooks/alertmanager", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+        with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5) as response:
+            assert json.load(response)["items"][0]["name"] == "KubeNodeNotReady"
+        assert (tmp_path / "aggregator.db").exists()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output

@@ -1,0 +1,74 @@
+"""Settings: defaults, environment, YAML file, secret files, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import ConfigError
+from aggregator.settings import DEFAULT_DATABASE_URL, is_loopback, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("AGGREGATOR_") and key != "AGGREGATOR_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+
+
+def test_defaults_are_the_embedded_mode() -> None:
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.migrate_on_start is True
+    assert settings.max_body_bytes == 4 * 1024 * 1024
+
+
+def test_precedence_flags_over_env_over_yaml(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("port: 9001\nhost: 127.0.0.2\nlog_level: DEBUG\n")
+    monkeypatch.setenv("AGGREGATOR_PORT", "9002")
+    settings = load_settings(config)
+    assert (settings.host, settings.port, settings.log_level) == ("127.0.0.2", 9002, "DEBUG")
+    assert load_settings(config, port=9003).port == 9003
+
+
+def test_tokens_from_env_and_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "tokens"
+    secret.write_text("file-token-0123456789abcdef\n\nsecond-token-0123456789ab\n")
+    monkeypatch.setenv("AGGREGATOR_AUTH__ALERTMANAGER_TOKENS", '["env-token-0123456789abcdef"]')
+    monkeypatch.setenv("AGGREGATOR_AUTH__ALERTMANAGER_TOKENS_FILE", str(secret))
+    tokens = load_settings().auth.alertmanager_tokens
+    assert [t.get_secret_value() for t in tokens] == [
+        "env-token-0123456789abcdef", "file-token-0123456789abcdef", "second-token-0123456789ab"]
+    assert "file-token" not in repr(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("yaml", "expected"),
+    [("port: -1\n", "port"), ("database_url: mysql://x\n", "database_url"),
+     ("prot: 1\n", "prot"), ("auth:\n  api_read_tokens: [short]\n", "auth"),
+     ("auth:\n  api_read_tokens_file: /does/not/exist\n", "api_read_tokens_file")],
+)
+def test_bad_settings_name_the_key(tmp_path: Path, yaml: str, expected: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert expected in str(info.value)
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("::1", True),
+                                                ("localhost", True), ("0.0.0.0", False),
+                                                ("10.0.0.4", False), ("", False)])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
