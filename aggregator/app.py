@@ -7,12 +7,15 @@ application starts, and disposed when it stops.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from aggregator import housekeeping
 from aggregator.api.access_log import AccessLogger
 from aggregator.api.auth import Authenticator
 from aggregator.api.context import SERVICES, Services
@@ -47,7 +50,8 @@ def runner_options() -> dict[str, Any]:
     }
 
 
-def build_app(settings: Settings, services: Services | None = None) -> web.Application:
+def build_app(settings: Settings, services: Services | None = None, *,
+              run_housekeeping: bool = True) -> web.Application:
     services = services or Services(
         settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=Metrics()
     )
@@ -65,9 +69,22 @@ def build_app(settings: Settings, services: Services | None = None) -> web.Appli
             await db.engine.dispose()
             raise
         services.database = db
+        services.schema_head = migrate.head_revision()
         yield
         services.database = None
         await db.engine.dispose()
 
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(
+            housekeeping.run_forever(services.db, settings, services.clock, services.metrics),
+            name="housekeeping",
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.cleanup_ctx.append(database)
+    if run_housekeeping:
+        app.cleanup_ctx.append(background)
     return app

@@ -35,6 +35,10 @@ class Metrics:
             "aggregator_alertmanager_truncated_alerts",
             "Alerts Alertmanager left out of its messages (max_alerts)", registry=self.registry,
         )
+        self.housekeeping = Counter(
+            "aggregator_housekeeping_rows", "Rows changed by housekeeping (expired, deleted)",
+            ["action"], registry=self.registry,
+        )
         self.ingest_seconds = Histogram(
             "aggregator_ingest_seconds", "Time to parse and commit one webhook request, by source",
             ["source"], registry=self.registry,

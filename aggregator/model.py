@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
 MAX_REF_LENGTH = 512
 
 
@@ -76,6 +75,11 @@ class Alert(BaseModel):
     starts_at: datetime
     ends_at: datetime | None = None
     identity: dict[str, str]
+    auto_resolves: bool = Field(
+        default=True,
+        description="False when the source never sends a resolve (stateless Azure alerts); "
+        "such alerts expire after ``expire_after`` without a delivery",
+    )
     raw: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("source_ref")

@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     default_severity: Severity = Severity.WARNING
     repeat_event_interval: timedelta = timedelta(minutes=5)
+    expire_after: timedelta = Field(
+        default=timedelta(hours=24),
+        description="alerts whose source never resolves them (stateless Azure log and "
+        "activity-log alerts) are resolved as expired after this long without a delivery; "
+        "0 turns expiry off",
+    )
+    retention: timedelta = Field(
+        default=timedelta(days=90),
+        description="resolved alerts (with their events) and rejected payloads older than "
+        "this are deleted; 0 keeps everything",
+    )
+    housekeeping_interval: timedelta = timedelta(minutes=1)
+    housekeeping_batch_size: int = Field(default=500, ge=1, le=10_000)
     retry_after_seconds: int = Field(default=5, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -25,6 +25,7 @@ class Services:
     metrics: Metrics
     database: Database | None = None
     clock: Callable[[], datetime] = utc_now
+    schema_head: str | None = None
 
     @property
     def db(self) -> Database:

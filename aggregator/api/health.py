@@ -30,7 +30,7 @@ async def readyz(request: web.Request) -> web.Response:
             raise
         return json_response(HealthOut(status="unavailable", detail="database unreachable"),
                              status=503)
-    head = migrate.head_revision()
+    head = services.schema_head
     if current != head:
         detail = (f"database schema at {current or 'nothing'}, expected {head}; "
                   "run aggregator migrate")

@@ -87,6 +87,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if transient is not None:
             log.warning("answering 503 on %s: %s (%s)", route_name(request), transient.message,
                         type(exc).__name__)
+            if is_webhook:
+                source = request.path.removeprefix(WEBHOOK_PREFIX).replace("-", "_")
+                services.metrics.unavailable.labels(source, type(exc).__name__).inc()
             response = error_response(503, "unavailable", transient.message,
                                       **{"Retry-After": retry_after})
         else:

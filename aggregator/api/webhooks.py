@@ -160,14 +160,15 @@ async def receive(request: web.Request, source: Source) -> web.Response:
     try:
         result = await ingest(
             services.db.write, alerts, received_at=received_at,
-            repeat_event_interval=services.settings.repeat_event_interval, truncated=truncated,
+            repeat_event_interval=services.settings.repeat_event_interval,
+            expire_after=services.settings.expire_after, truncated=truncated,
         )
     except DataError as exc:
         # The database refused a value for good (retrying cannot help): keep it, say why.
-        rejected = _RejectedError(422, "invalid_payload",
-                                  f"the database refused a value: {str(exc.orig)[:300]}",
-                                  body=body, body_size=len(body))
-        return await _refuse(services, source, request, rejected, received_at)
+        refused = _RejectedError(422, "invalid_payload",
+                                 f"the database refused a value: {str(exc.orig)[:300]}",
+                                 body=body, body_size=len(body))
+        return await _refuse(services, source, request, refused, received_at)
     for decision in result.decisions:
         services.metrics.alerts.labels(source.value, decision.verdict.value).inc()
     if truncated:

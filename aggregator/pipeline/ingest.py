@@ -44,6 +44,7 @@ async def ingest(
     *,
     received_at: datetime,
     repeat_event_interval: timedelta,
+    expire_after: timedelta,
     truncated: int = 0,
 ) -> IngestResult:
     """Store what the alerts mean; returns only after the transaction committed."""
@@ -56,6 +57,6 @@ async def ingest(
         decisions = judge(items, states)
         await alert_store.apply(
             session, decisions, received_at=received_at,
-            repeat_event_interval=repeat_event_interval,
+            repeat_event_interval=repeat_event_interval, expire_after=expire_after,
         )
     return IngestResult(tuple(decisions), truncated)

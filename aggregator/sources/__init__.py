@@ -1,4 +1,4 @@
-"""Sources: one pure module per sender, payload in, normalized alerts out. ``SOURCES`` is the registry."""
+"""Sources: one pure module per sender, payload in, normalized alerts out; ``SOURCES`` registry."""
 
 from __future__ import annotations
 

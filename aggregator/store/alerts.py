@@ -12,7 +12,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Table, Text, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +33,7 @@ from aggregator.model import Status
 from aggregator.pipeline.dedup import Decision, FingerprintState, StoredAlert, Verdict
 from aggregator.store.db import dialect_of
 from aggregator.store.tables import AlertEventRow, AlertRow
+from aggregator.store.types import UtcDateTime
 
 _STATE_COLUMNS = (
     AlertRow.id, AlertRow.fingerprint, AlertRow.source_ref, AlertRow.status, AlertRow.severity,
@@ -95,7 +109,15 @@ async def load_states(
     return states
 
 
-def _row_values(decision: Decision, received_at: datetime) -> dict[str, Any]:
+def _expires_at(decision: Decision, received_at: datetime,
+                expire_after: timedelta) -> datetime | None:
+    if decision.keyed.alert.auto_resolves or expire_after <= timedelta(0):
+        return None
+    return received_at + expire_after
+
+
+def _row_values(decision: Decision, received_at: datetime,
+                expire_after: timedelta) -> dict[str, Any]:
     alert = decision.keyed.alert
     target = decision.target
     return {
@@ -115,6 +137,7 @@ def _row_values(decision: Decision, received_at: datetime) -> dict[str, Any]:
         "starts_at": alert.starts_at,
         "ends_at": target.ends_at,
         "resolved_reason": "source" if target.status is Status.RESOLVED else None,
+        "expires_at": _expires_at(decision, received_at, expire_after),
         "first_received_at": received_at,
         "last_received_at": received_at,
         "occurrences": 1,
@@ -143,8 +166,12 @@ async def apply(
     *,
     received_at: datetime,
     repeat_event_interval: timedelta,
+    expire_after: timedelta,
 ) -> None:
-    """Write what the decisions say: new rows, counters, state changes, events."""
+    """Write what the decisions say: new rows, counters, state changes, events.
+
+    A delivery of an alert that never auto-resolves pushes its ``expires_at`` forward.
+    """
     inserts: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     bumps: Counter[uuid.UUID] = Counter()
@@ -155,7 +182,7 @@ async def apply(
     for decision in decisions:
         target = decision.target
         if decision.verdict is Verdict.NEW:
-            inserts.append(_row_values(decision, received_at))
+            inserts.append(_row_values(decision, received_at, expire_after))
             inserted.add(target.id)
             kind = "opened" if target.status is Status.FIRING else "resolved"
             events.append(_event(target.id, kind, received_at,
@@ -205,11 +232,15 @@ async def apply(
             update(table)
             .where(table.c.id == bindparam("b_id"))
             .values(occurrences=table.c.occurrences + bindparam("b_n"),
-                    last_received_at=bindparam("b_at"))
+                    last_received_at=bindparam("b_at"),
+                    expires_at=case((table.c.expires_at.is_(None), None),
+                                    else_=bindparam("b_exp", type_=UtcDateTime())))
         )
+        new_expiry = received_at + expire_after
         await session.execute(
             statement,
-            [{"b_id": alert_id, "b_n": n, "b_at": received_at} for alert_id, n in bumps.items()],
+            [{"b_id": alert_id, "b_n": n, "b_at": received_at, "b_exp": new_expiry}
+             for alert_id, n in bumps.items()],
         )
     if events:
         await session.execute(insert(AlertEventRow), events)

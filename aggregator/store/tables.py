@@ -59,6 +59,7 @@ class AlertRow(Base):
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     resolved_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     first_received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     occurrences: Mapped[int] = mapped_column(Integer)
@@ -81,6 +82,9 @@ class AlertRow(Base):
         Index("ix_alerts_status_first_received_at", "status", "first_received_at"),
         Index("ix_alerts_severity_first_received_at", "severity", "first_received_at"),
         Index("ix_alerts_source_first_received_at", "source", "first_received_at"),
+        Index("ix_alerts_expires_at", "expires_at",
+              postgresql_where=text("status = 'firing'"), sqlite_where=text("status = 'firing'")),
+        Index("ix_alerts_status_last_received_at", "status", "last_received_at"),
         # Label filters use JSONB containment on PostgreSQL; SQLite scans.
         Index("ix_alerts_labels", "labels", postgresql_using="gin",
               postgresql_ops={"labels": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),

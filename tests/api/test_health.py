@@ -38,3 +38,14 @@ async def test_metrics_count_requests_alerts_and_latency(client: Client) -> None
     assert 'aggregator_alerts_total{outcome="repeat",source="alertmanager"} 3.0' in text
     assert 'aggregator_rejected_payloads_total{code="400",source="alertmanager"} 1.0' in text
     assert 'aggregator_ingest_seconds_count{source="alertmanager"} 2.0' in text
+
+
+async def test_503_answers_are_counted_by_source(make_client: Any) -> None:
+    client: Client = await make_client(migrate_on_start=False)
+    await client.post("/webhooks/azure-monitor",
+                      json=fixture("azure_monitor", "common-metric-static.json"))
+    text = await (await client.get("/metrics")).text()
+    assert 'aggregator_webhook_unavailable_total{reason="OperationalError",' \
+           'source="azure_monitor"} 1.0' in text or \
+           'aggregator_webhook_unavailable_total{reason="ProgrammingError",' \
+           'source="azure_monitor"} 1.0' in text

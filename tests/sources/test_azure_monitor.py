@@ -771,7 +771,7 @@ JSON_VALUES = st.recursive(
 SAMPLES = {path.stem: json.loads(path.read_text()) for path in SAMPLE_FILES}
 ODD_VALUES = st.one_of(
     st.none(), st.integers(), st.floats(), st.booleans(), st.text(max_size=6),
-    st.lists(st.integers(), max_size=2), st.just({}), st.just([{}]),
+    st.lists(st.integers(), max_size=2), st.builds(dict), st.builds(lambda: [{}]),
     st.sampled_from(["", "Resolved", "Deactivated", "Sev0", "9", "2025-13-45T99:99:99Z",
                      "javascript:alert(1)", "/subscriptions//resourceGroups/", "http://[",
                      "Platform", "ServiceHealth", "Prometheus", "CostAlerts"]),

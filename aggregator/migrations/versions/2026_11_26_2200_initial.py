@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("starts_at", UtcDateTime(), nullable=False),
         sa.Column("ends_at", UtcDateTime(), nullable=True),
         sa.Column("resolved_reason", sa.String(32), nullable=True),
+        sa.Column("expires_at", UtcDateTime(), nullable=True),
         sa.Column("first_received_at", UtcDateTime(), nullable=False),
         sa.Column("last_received_at", UtcDateTime(), nullable=False),
         sa.Column("occurrences", sa.Integer(), nullable=False),
@@ -61,6 +62,13 @@ def upgrade() -> None:
         "ix_alerts_severity_first_received_at", "alerts", ["severity", "first_received_at"]
     )
     op.create_index("ix_alerts_source_first_received_at", "alerts", ["source", "first_received_at"])
+    op.create_index(
+        "ix_alerts_expires_at", "alerts", ["expires_at"],
+        postgresql_where=sa.text("status = 'firing'"), sqlite_where=sa.text("status = 'firing'"),
+    )
+    op.create_index(
+        "ix_alerts_status_last_received_at", "alerts", ["status", "last_received_at"]
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(
             "ix_alerts_labels", "alerts", ["labels"], postgresql_using="gin",

@@ -1,0 +1,93 @@
+"""Expiry of alerts that never auto-resolve, and retention in bounded batches."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from aggregator.housekeeping import run_once
+from aggregator.model import Alert, Severity, Source, Status
+from aggregator.pipeline.ingest import ingest
+from aggregator.settings import Settings
+from aggregator.store import migrate
+from aggregator.store.db import Database, make_database
+from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
+    database = make_database(Settings(**db_settings))
+    await migrate.upgrade(database.engine)
+    yield database
+    await database.engine.dispose()
+
+
+def azure_log_alert(n: int, *, auto_resolves: bool = False, status: Status = Status.FIRING,
+                    starts: datetime = T0) -> Alert:
+    return Alert(
+        source=Source.AZURE_MONITOR, source_ref=f"alert-{n}-{starts.isoformat()}",
+        name=f"log rule {n}", status=status, severity=Severity.WARNING, starts_at=starts,
+        ends_at=starts if status is Status.RESOLVED else None,
+        identity={"rule": f"r{n}"}, auto_resolves=auto_resolves,
+    )
+
+
+async def _ingest(db: Database, alerts: list[Alert], at: datetime) -> None:
+    await ingest(db.write, alerts, received_at=at, repeat_event_interval=timedelta(minutes=5),
+                 expire_after=timedelta(hours=24))
+
+
+async def _statuses(db: Database) -> dict[str, tuple[str, str | None]]:
+    async with db.read() as session:
+        rows = (await session.execute(
+            select(AlertRow.name, AlertRow.status, AlertRow.resolved_reason))).all()
+    return {row.name: (row.status, row.resolved_reason) for row in rows}
+
+
+async def test_alert_without_auto_resolve_expires_after_its_last_delivery(db: Database) -> None:
+    settings = Settings(expire_after=timedelta(hours=24))
+    await _ingest(db, [azure_log_alert(1), azure_log_alert(2, auto_resolves=True)], T0)
+    await _ingest(db, [azure_log_alert(1)], T0 + timedelta(hours=20))  # pushes expiry on
+    assert await run_once(db, settings, T0 + timedelta(hours=30)) == (0, 0)
+    assert (await _statuses(db))["log rule 1"] == ("firing", None)
+    assert await run_once(db, settings, T0 + timedelta(hours=45)) == (1, 0)
+    statuses = await _statuses(db)
+    assert statuses["log rule 1"] == ("resolved", "expired")
+    assert statuses["log rule 2"] == ("firing", None)  # the source resolves it itself
+    async with db.read() as session:
+        kinds = (await session.scalars(select(AlertEventRow.kind))).all()
+    assert "expired" in kinds
+    # a new firing after expiry opens a new episode
+    await _ingest(db, [azure_log_alert(1, starts=T0 + timedelta(hours=46))],
+                  T0 + timedelta(hours=46))
+    async with db.read() as session:
+        count = await session.scalar(select(func.count()).where(AlertRow.name == "log rule 1"))
+    assert count == 2
+
+
+async def test_retention_deletes_old_resolved_alerts_in_batches(db: Database) -> None:
+    settings = Settings(retention=timedelta(days=90), housekeeping_batch_size=3,
+                        expire_after=timedelta(0))
+    old = [azure_log_alert(n, status=Status.RESOLVED, auto_resolves=True) for n in range(7)]
+    await _ingest(db, old, T0)
+    await _ingest(db, [azure_log_alert(100, auto_resolves=True)], T0)  # old but still firing
+    recent = T0 + timedelta(days=100)
+    await _ingest(db, [azure_log_alert(200, status=Status.RESOLVED, auto_resolves=True)], recent)
+    async with db.write() as session, session.begin():
+        session.add(RejectedPayloadRow(
+            received_at=T0, source="alertmanager", status_code=400, reason="x", field=None,
+            content_type="", remote="", headers={}, body=b"x", body_size=1))
+    expired, deleted = await run_once(db, settings, T0 + timedelta(days=101))
+    assert (expired, deleted) == (0, 8)
+    assert set(await _statuses(db)) == {"log rule 100", "log rule 200"}
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(RejectedPayloadRow)) == 0
+        orphans = await session.scalar(select(func.count()).select_from(AlertEventRow).where(
+            AlertEventRow.alert_id.not_in(select(AlertRow.id))))
+    assert orphans == 0
