@@ -33,7 +33,9 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 @pytest.fixture(params=DATABASES)
-async def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+async def db_settings(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[dict[str, Any]]:
     """Settings keys naming an empty database of the parametrized kind."""
     if request.param == "sqlite":
         yield {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"}

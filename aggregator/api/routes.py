@@ -24,6 +24,7 @@ from aggregator.api.schemas import (
     RejectedPage,
 )
 from aggregator.sources.alertmanager import WIRE_MODEL as ALERTMANAGER_BODY
+from aggregator.sources.azure_monitor import WIRE_MODEL as AZURE_MONITOR_BODY
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ ROUTES: tuple[Route, ...] = (
           body=ALERTMANAGER_BODY, auth="webhook:alertmanager", tag="webhooks"),
     Route("POST", "/webhooks/azure-monitor", webhooks.azure_monitor_webhook,
           "Receive an Azure Monitor action-group webhook", IngestOut, 202,
-          body=None, auth="webhook:azure_monitor", tag="webhooks"),
+          body=AZURE_MONITOR_BODY, auth="webhook:azure_monitor", tag="webhooks"),
     Route("GET", "/api/v1/alerts", alerts.list_alerts, "List alerts, newest first",
           AlertPage, query=AlertQuery, auth="read"),
     Route("GET", "/api/v1/alerts/{alert_id}", alerts.get_alert, "Get one alert", AlertOut,

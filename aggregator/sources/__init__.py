@@ -15,12 +15,7 @@ class Parser(Protocol):
     ) -> list[Alert]: ...
 
 
-def _azure_monitor(payload: object, *, received_at: datetime,
-                   default_severity: Severity) -> list[Alert]:
-    return azure_monitor.parse(payload, received_at=received_at)
-
-
 SOURCES: dict[Source, Parser] = {
     Source.ALERTMANAGER: alertmanager.parse,
-    Source.AZURE_MONITOR: _azure_monitor,
+    Source.AZURE_MONITOR: azure_monitor.parse,
 }

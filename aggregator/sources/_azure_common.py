@@ -94,9 +94,11 @@ _REASONS = {
 
 def payload_error(exc: ValidationError, *, at: str, shape: str) -> PayloadError:
     """The first pydantic error as a ``PayloadError`` naming the dotted field path."""
-    first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
-    path = ".".join([p for p in at.split(".") if p] + [str(part) for part in first["loc"]])
-    reason = _REASONS.get(first["type"], first["msg"].removeprefix("Value error, "))
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    loc = [str(part) for part in errors[0]["loc"]] if errors else []
+    path = ".".join([part for part in at.split(".") if part] + loc)
+    reason = (_REASONS.get(errors[0]["type"], errors[0]["msg"].removeprefix("Value error, "))
+              if errors else "is invalid")
     field_name = path or "$"
     return PayloadError(f"{shape}: field '{field_name}' {reason}.", field=field_name)
 
@@ -343,6 +345,106 @@ def anchor_link(fragment: str | None) -> Link | None:
     return http_link(match["href"], one_line(strip_html(match["text"])) or "Details")
 
 
+# --- what a family contributes, and the final assembly ----------------------------------------
+
+
+@dataclass
+class Facts:
+    """What one payload family adds on top of the envelope (summary, labels, identity, ...)."""
+
+    summary: str = ""
+    description: str = ""
+    name: str = ""
+    resource: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    azure_labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+    identity: dict[str, str] = field(default_factory=dict)
+    resolved: bool = False
+    resolved_at: datetime | None = None
+    severity: Severity | None = None
+
+    def annotate(self, **values: str | None) -> None:
+        self.annotations.update({key: value for key, value in values.items() if value})
+
+    def link(self, href: str | None, text: str) -> None:
+        link = http_link(href, text)
+        if link is not None:
+            self.links.append(link)
+
+
+@dataclass
+class Draft:
+    """All parts of one alert; :meth:`build` merges labels (``azure_*`` win) and links."""
+
+    source_ref: str
+    name: str
+    status: Status
+    severity: Severity
+    starts_at: datetime
+    raw: dict[str, Any]
+    identity: dict[str, str]
+    ends_at: datetime | None = None
+    summary: str = ""
+    description: str = ""
+    resource: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    azure_labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+
+    def build(self) -> Alert:
+        links: dict[str, Link] = {}
+        for link in self.links:
+            links.setdefault(link.href, link)
+        ends_at = None
+        if self.status is Status.RESOLVED:
+            ends_at = max(self.ends_at or self.starts_at, self.starts_at)
+        name = one_line(self.name) or FALLBACK_NAME
+        return Alert(
+            source=Source.AZURE_MONITOR,
+            source_ref=self.source_ref,
+            name=name,
+            status=self.status,
+            severity=self.severity,
+            summary=one_line(self.summary) or name,
+            description=(self.description or "").strip(),
+            resource=self.resource,
+            labels={**self.labels, **self.azure_labels},
+            annotations=self.annotations,
+            links=tuple(links.values()),
+            starts_at=self.starts_at,
+            ends_at=ends_at,
+            identity=self.identity,
+            # Only metric alerts (platform and managed Prometheus) send a resolve; log,
+            # activity-log, smart-detector and budget alerts never do, so they expire.
+            auto_resolves=self.azure_labels.get("azure_signal_type") == "Metric",
+            raw=self.raw,
+        )
+
+
+def budget_summary(*, spent: str | None, forecast: str | None, budget: str | None,
+                   threshold: str | None, unit: str = "") -> str:
+    """``"Spent $11,111.00 of budget $50.00, threshold $25.00"`` from the parts present."""
+    head = f"Forecast {forecast}{unit}" if forecast else f"Spent {spent}{unit}" if spent else ""
+    if not head:
+        return ""
+    if budget:
+        head = f"{head} of budget {budget}{unit}"
+    return f"{head}, threshold {threshold}{unit}" if threshold else head
+
+
+def synthetic_ref(identity: dict[str, str], stamp: str) -> str:
+    """An episode reference for shapes without an instance id: identity values + timestamp."""
+    return "|".join([*identity.values(), stamp])
+
+
+def aware(moment: datetime) -> datetime:
+    """``received_at`` as UTC; a naive value is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 # --- shared wire models ----------------------------------------------------------------------
 
 
@@ -424,92 +526,6 @@ def smart_detector_facts(context: SmartDetectorContext) -> Facts:
             if link is not None:
                 facts.links.append(link)
     return facts
-
-
-# --- what a family contributes, and the final assembly ----------------------------------------
-
-
-@dataclass
-class Facts:
-    """What one payload family adds on top of the envelope (summary, labels, identity, ...)."""
-
-    summary: str = ""
-    description: str = ""
-    name: str = ""
-    resource: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    azure_labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    links: list[Link] = field(default_factory=list)
-    identity: dict[str, str] = field(default_factory=dict)
-    resolved: bool = False
-    resolved_at: datetime | None = None
-    severity: Severity | None = None
-
-    def annotate(self, **values: str | None) -> None:
-        self.annotations.update({key: value for key, value in values.items() if value})
-
-    def link(self, href: str | None, text: str) -> None:
-        link = http_link(href, text)
-        if link is not None:
-            self.links.append(link)
-
-
-@dataclass
-class Draft:
-    """All parts of one alert; :meth:`build` merges labels (``azure_*`` win) and links."""
-
-    source_ref: str
-    name: str
-    status: Status
-    severity: Severity
-    starts_at: datetime
-    raw: dict[str, Any]
-    identity: dict[str, str]
-    ends_at: datetime | None = None
-    summary: str = ""
-    description: str = ""
-    resource: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    azure_labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    links: list[Link] = field(default_factory=list)
-
-    def build(self) -> Alert:
-        links: dict[str, Link] = {}
-        for link in self.links:
-            links.setdefault(link.href, link)
-        ends_at = None
-        if self.status is Status.RESOLVED:
-            ends_at = max(self.ends_at or self.starts_at, self.starts_at)
-        name = one_line(self.name) or FALLBACK_NAME
-        return Alert(
-            source=Source.AZURE_MONITOR,
-            source_ref=self.source_ref,
-            name=name,
-            status=self.status,
-            severity=self.severity,
-            summary=one_line(self.summary) or name,
-            description=(self.description or "").strip(),
-            resource=self.resource,
-            labels={**self.labels, **self.azure_labels},
-            annotations=self.annotations,
-            links=tuple(links.values()),
-            starts_at=self.starts_at,
-            ends_at=ends_at,
-            identity=self.identity,
-            raw=self.raw,
-        )
-
-
-def synthetic_ref(identity: dict[str, str], stamp: str) -> str:
-    """An episode reference for shapes without an instance id: identity values + timestamp."""
-    return "|".join([*identity.values(), stamp])
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
 
 
 # --- log search (V1 fields, shared by the common schema and the legacy API) -----------------

@@ -37,6 +37,7 @@ from aggregator.sources._azure_common import (
     activity_facts,
     alert_portal_link,
     arm_labels,
+    budget_summary,
     family_key,
     fill_missing,
     http_link,
@@ -384,8 +385,9 @@ def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
     identity = {"budget": (data.budget_name or "").casefold(), "scope": scope.casefold(),
                 "threshold": data.notification_threshold_amount or ""}
     unit = f" {data.unit}" if data.unit else ""
-    facts = Facts(summary=f"Spent {data.spending_amount}{unit} of budget {data.budget}{unit}, "
-                          f"threshold {data.notification_threshold_amount}{unit}")
+    facts = Facts(summary=budget_summary(
+        spent=data.spending_amount, forecast=None, budget=data.budget,
+        threshold=data.notification_threshold_amount, unit=unit))
     facts.annotate(spent_amount=data.spending_amount, budget=data.budget, unit=data.unit,
                    notification_threshold=data.notification_threshold_amount,
                    budget_type=data.budget_type)
@@ -464,7 +466,7 @@ def _scalar(value: object) -> str | None:
 def _custom_name(payload: dict[str, Any]) -> str | None:
     for wanted in _NAME_KEYS:
         for key, value in payload.items():
-            if key.casefold() == wanted and _scalar(value):
+            if isinstance(key, str) and key.casefold() == wanted and _scalar(value):
                 return _scalar(value)
     return None
 
@@ -480,7 +482,8 @@ def from_custom(payload: dict[str, Any], received_at: datetime, name: str) -> Al
     if resource:
         identity["targets"] = joined([resource.casefold()])
     links = [http_link(value, key) for key, value in payload.items()
-             if isinstance(value, str) and ("link" in key.casefold() or "url" in key.casefold())]
+             if isinstance(key, str) and isinstance(value, str)
+             and ("link" in key.casefold() or "url" in key.casefold())]
     description = _scalar(custom.description) or ""
     return Draft(
         source_ref=synthetic_ref(identity, received_at.isoformat()),
@@ -501,7 +504,7 @@ def from_custom(payload: dict[str, Any], received_at: datetime, name: str) -> Al
 
 def from_schemaless(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Shapes without ``schemaId``, tried in the order of FACTS.md section 1."""
-    keys = {key.casefold(): value for key, value in payload.items()}
+    keys = {key.casefold(): value for key, value in payload.items() if isinstance(key, str)}
     kind = keys.get("type")
     if isinstance(kind, str) and kind.strip().casefold() == "microsoft.alertsmanagement/alerts":
         return from_alerts_management(payload, received_at)
@@ -509,7 +512,7 @@ def from_schemaless(payload: dict[str, Any], received_at: datetime) -> Alert:
         return from_log_analytics(payload, received_at)
     context = keys.get("context")
     if "status" in keys and isinstance(context, dict) and (
-            "conditiontype" in {key.casefold() for key in context}
+            "conditiontype" in {str(key).casefold() for key in context}
             or "/alertrules/" in str(context.get("id", "")).casefold()):
         return from_classic_metric(payload, received_at)
     name = _custom_name(payload)

@@ -6,38 +6,37 @@ common alert schema (``schemaId: azureMonitorCommonAlertSchema``) with one mappe
 readers and wire models in ``_azure_common``. Must not do I/O, read settings or log; the only
 exception it raises is ``PayloadError`` (422, with the dotted ``field``).
 
-Common schema, by ``monitoringService`` (matched without case, spaces, dashes, underscores):
+Common schema: one mapper per ``monitoringService`` (compared without case, spaces, dashes
+or underscores). For all of them ``name`` = ``alertRule``; ``description`` = the rule's
+description unless the family has a better text; ``source_ref`` = ``essentials.alertId``
+(shared by Fired and Resolved); identity = the lower-cased rule id (``alertRuleID``, key in
+any case) or, lacking one, the rule name, plus the sorted lower-cased ``alertTargetIDs``.
 
-==========================  ==================================  ===============================
-service                      summary                             identity beyond rule + targets
-==========================  ==================================  ===============================
-Platform (metric, dynamic,   ``Transactions GreaterThan 0        metric dimensions
-availability test)           (value 100)`` per criterion
-Log Analytics, Application   ``<AlertType>: 2 result(s),         ``Dimensions``
-Insights (log V1)            threshold Greater Than 0``
-Log Alerts V2 (and Simple    ``Count LowerThan 1 (value 0)``     dimensions
-Log Alert)
-Activity Log - Administra-   event description, else             ``operationName``
-tive/Policy/Autoscale/       ``<operation> (<status>) by <caller>``
-Security/Recommendation
-ServiceHealth                incident ``title``; ``stage``       ``trackingId``
-                             Resolved/Complete/... -> resolved
-Resource Health              ``title``; ``Available`` again      (none)
-                             -> resolved
-SmartDetector                ``DetectionSummary``                (none)
-Prometheus                   annotation ``summary``, else rule   rule group + Prometheus labels
-                             description
-CostAlerts                   spend vs budget; name               budget id, scope, threshold
-                             ``Budget: <BudgetName>``            type and amount
-anything else                rule description                    (none)
-==========================  ==================================  ===============================
+- Platform (static, dynamic, availability test): summary ``Transactions GreaterThan 0
+  (value 100)`` per criterion (what happened; the rule description stays in ``description``);
+  dimensions join labels and identity; ``alertContext.properties`` become labels when
+  ``customProperties`` is absent.
+- Log Analytics / Application Insights (log V1): summary ``<AlertType>: 2 result(s),
+  threshold Greater Than 0``; the ``LinkTo...`` links; ``Dimensions`` as for metrics.
+- Log Alerts V2 / Simple Log Alert: summary ``Count of <column> LowerThan 1 (value 0)``; the
+  four ``linkTo...`` links of each criterion; dimensions as for metrics.
+- Activity Log - Administrative/Policy/Autoscale/Security/Recommendation: summary the event
+  description, else ``<operation> (<status>) by <caller>``; identity adds ``operationName``.
+- ServiceHealth: summary the incident ``title``, description its communication (HTML
+  stripped); ``stage`` Resolved/Complete/Canceled/RCA -> resolved although ``Fired``, ending at
+  the event timestamp; identity adds ``trackingId`` (an update comes with a new alertId).
+- Resource Health: summary ``title``; ``currentHealthStatus: Available`` (or a
+  ``.../Resolved/action`` operation) -> resolved, same identity as the outage.
+- SmartDetector: summary ``DetectionSummary``; detected and normal values as annotations.
+- Prometheus: the Prometheus labels join labels, its annotations are kept; summary the
+  ``summary`` annotation, else the rule description; identity adds rule group and labels.
+- CostAlerts: ``alertRule`` is null, so name ``Budget: <BudgetName>``; summary spend vs
+  budget; resource the budget scope; identity adds budget id, scope, threshold type/amount.
+- Anything else: envelope fields and custom properties only; the context stays in ``raw``.
 
-Everywhere: ``name`` = ``alertRule``; ``source_ref`` = ``essentials.alertId`` (shared by
-Fired and Resolved); identity = lower-cased rule id (``alertRuleID``, any case) or, lacking
-one, the rule name, plus the sorted lower-cased ``alertTargetIDs``. A context that does not
-fit its family's model still gives an alert (generic mapping) with the reason in the
-annotation ``azure_context_warning``: Azure never retries a 4xx, so only a broken envelope
-(``data``/``essentials``) is rejected.
+A context that does not fit its family's model still gives an alert (the generic mapping)
+with the reason in the annotation ``azure_context_warning``: Azure never retries a 4xx, so
+only a broken envelope (``data``, ``essentials``) is rejected.
 """
 
 from __future__ import annotations
@@ -67,6 +66,7 @@ from aggregator.sources._azure_common import (
     alert_portal_link,
     arm_labels,
     aware,
+    budget_summary,
     dimension_facts,
     dimension_pairs,
     family_key,
@@ -235,7 +235,6 @@ def _activity(kind: str) -> _Family:
     def family(essentials: _Essentials, context: object, has_custom: bool) -> Facts:
         event = validate(ActivityEvent, context, at=_CONTEXT, shape=_SHAPE)
         facts = activity_facts(event, kind, at=_CONTEXT, shape=_SHAPE)
-        facts.name = ""  # the common schema names the rule; keep ``alertRule``
         if kind == "servicehealth" and facts.resolved and facts.resolved_at is None:
             facts.resolved_at = parse_time(essentials.fired_date_time)
         return facts
@@ -272,12 +271,9 @@ def _cost(essentials: _Essentials, context: object, has_custom: bool) -> Facts:
     if data.budget_name:
         facts.name = f"Budget: {data.budget_name}"
         facts.azure_labels["azure_budget_name"] = data.budget_name
-    limit = f"budget {data.budget_threshold}" if data.budget_threshold else "budget"
-    threshold = f", threshold {data.notification_threshold_amount}"
-    if data.forecasted_total_for_period:
-        facts.summary = f"Forecast {data.forecasted_total_for_period} for {limit}{threshold}"
-    elif data.spent_amount:
-        facts.summary = f"Spent {data.spent_amount} of {limit}{threshold}"
+    facts.summary = budget_summary(
+        spent=data.spent_amount, forecast=data.forecasted_total_for_period,
+        budget=data.budget_threshold, threshold=data.notification_threshold_amount)
     facts.annotate(spent_amount=data.spent_amount, budget=data.budget_threshold,
                    notification_threshold=data.notification_threshold_amount,
                    forecasted_total=data.forecasted_total_for_period, unit=data.unit,
@@ -377,6 +373,9 @@ def _identity(rule_id: str | None, name: str, targets: list[str]) -> dict[str, s
     return identity
 
 
+#: The common alert schema's wire model, published for the OpenAPI document.
+WIRE_MODEL = _CommonAlert
+
 # --- dispatch ---------------------------------------------------------------------------------
 
 _Shape = Callable[[dict[str, Any], datetime], Alert]
@@ -390,8 +389,12 @@ _SCHEMAS: dict[str, _Shape] = {
 }
 
 
-def parse(payload: object, *, received_at: datetime) -> list[Alert]:
+def parse(payload: object, *, received_at: datetime,
+          default_severity: Severity = Severity.WARNING) -> list[Alert]:
     """One Azure Monitor webhook body (as ``json.loads`` gave it) -> its alert(s).
+
+    ``default_severity`` is accepted for the ``Source`` protocol; Azure alerts without a
+    severity (budgets, custom payloads) are ``warning`` whatever it says.
 
     Raises ``PayloadError`` (422, ``field`` = dotted path) for anything that can never be
     accepted; never any other exception.
@@ -403,6 +406,7 @@ def parse(payload: object, *, received_at: datetime) -> list[Alert]:
             "Point the action group's webhook at this URL and send its body unchanged.",
             field="$",
         )
+    del default_severity
     received_at = aware(received_at)
     schema_id = validate(_Probe, payload, at="", shape="Azure Monitor payload").schema_id
     try:

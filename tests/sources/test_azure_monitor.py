@@ -110,7 +110,7 @@ EXPECTED: dict[str, tuple[str, Status, Severity, dict[str, str], str | None]] = 
     "common-cost-budget-forecasted": (
         "Budget: Test_forcasted_budget", Status.FIRING, Severity.WARNING,
         {"azure_subscription_id": SUB, "azure_monitoring_service": "CostAlerts"},
-        "Forecast $1111.11 for budget $50.00, threshold $50.00"),
+        "Forecast $1111.11 of budget $50.00, threshold $50.00"),
     "common-log-alerts-v2-test-action": (
         "test-logAlertRule-v2", Status.FIRING, Severity.INFO,
         {"Computer": "test-computer", "customKey1": "value1",
@@ -825,6 +825,27 @@ def outcome(payload: object) -> list[Alert] | PayloadError:
         return exc
 
 
+CONTEXTS = [sample["data"]["alertContext"] for sample in SAMPLES.values()
+            if "alertContext" in sample.get("data", {})] + [
+    fragment(path.name) for path in sorted(FRAGMENTS.glob("*.json"))]
+SERVICES = ["Platform", "Log Analytics", "Application Insights", "Log Alerts V2",
+            "Simple Log Alert", "Activity Log - Administrative", "Activity Log - Policy",
+            "Activity Log - Autoscale", "Activity Log - Security", "ServiceHealth",
+            "Resource Health", "SmartDetector", "Prometheus", "CostAlerts", "Nagios"]
+ESSENTIAL_KEYS = ("alertId", "alertRule", "alertRuleID", "severity", "signalType",
+                  "monitorCondition", "alertTargetIDs", "firedDateTime", "resolvedDateTime",
+                  "description", "investigationLink")
+COMMON_BODIES = st.fixed_dictionaries({
+    "schemaId": st.just("azureMonitorCommonAlertSchema"),
+    "data": st.fixed_dictionaries(
+        {"essentials": st.fixed_dictionaries(
+            {"monitoringService": st.sampled_from(SERVICES)},
+            optional={key: ODD_VALUES | JSON_VALUES for key in ESSENTIAL_KEYS})},
+        optional={"alertContext": st.sampled_from(CONTEXTS) | JSON_VALUES,
+                  "customProperties": JSON_VALUES}),
+})
+
+
 def assert_alerts_or_payload_error(payload: object) -> None:
     alerts = outcome(payload)
     if isinstance(alerts, PayloadError):
@@ -855,6 +876,14 @@ def test_any_json_value_gives_alerts_or_payload_error(payload: object) -> None:
 @PROPERTY_SETTINGS
 @given(ENVELOPES)
 def test_known_schema_ids_with_random_bodies_give_alerts_or_payload_error(
+    payload: dict[str, Any],
+) -> None:
+    assert_alerts_or_payload_error(payload)
+
+
+@PROPERTY_SETTINGS
+@given(COMMON_BODIES)
+def test_common_schema_with_odd_essentials_and_any_context_never_crashes(
     payload: dict[str, Any],
 ) -> None:
     assert_alerts_or_payload_error(payload)
