@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.metrics import Metrics
 from aggregator.settings import Settings
@@ -19,26 +21,29 @@ from aggregator.store.db import Database
 log = logging.getLogger(__name__)
 
 
+Batch = Callable[[AsyncSession, datetime, int], Awaitable[int]]
+
+
+async def _drain(db: Database, batch: Batch, moment: datetime, size: int) -> int:
+    """Run ``batch`` in its own short transaction until one comes back short."""
+    total = 0
+    while True:
+        async with db.write() as session, session.begin():
+            count = await batch(session, moment, size)
+        total += count
+        if count < size:
+            return total
+
+
 async def run_once(db: Database, settings: Settings, now: datetime,
                    metrics: Metrics | None = None) -> tuple[int, int]:
     """One pass: returns (alerts expired, rows deleted)."""
     size = settings.housekeeping_batch_size
     expired = deleted = 0
     if settings.expire_after > timedelta(0):
-        while True:
-            async with db.write() as session, session.begin():
-                count = await housekeeping.expire_due(session, now, size)
-            expired += count
-            if count < size:
-                break
+        expired = await _drain(db, housekeeping.expire_due, now, size)
     if settings.retention > timedelta(0):
-        cutoff = now - settings.retention
-        while True:
-            async with db.write() as session, session.begin():
-                count = await housekeeping.delete_before(session, cutoff, size)
-            deleted += count
-            if count < size:
-                break
+        deleted = await _drain(db, housekeeping.delete_before, now - settings.retention, size)
     if metrics is not None:
         metrics.housekeeping.labels("expired").inc(expired)
         metrics.housekeeping.labels("deleted").inc(deleted)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,7 +42,13 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    # Read the version table directly: MigrationContext logs at INFO on every call, which
+    # would fill the log with every /readyz probe.
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    version: str | None = connection.execute(
+        text("SELECT version_num FROM alembic_version")).scalar()
+    return version
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from typing import Any
 
@@ -11,41 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.helpers import Client, fixture
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=25,
-)
+from tests.strategies import json_values, mutate
 
 SEEDS = {
     "/webhooks/alertmanager": fixture("alertmanager", "partially_resolved_group.json"),
     "/webhooks/azure-monitor": fixture("azure_monitor", "common-servicehealth.json"),
 }
 ALLOWED = {202, 400, 413, 415, 422}
-
-
-def _mutate(data: st.DataObject, payload: Any) -> Any:
-    payload = copy.deepcopy(payload)
-    node = payload
-    for _ in range(data.draw(st.integers(1, 5))):
-        if isinstance(node, dict) and node:
-            key = data.draw(st.sampled_from(sorted(node)))
-            action = data.draw(st.sampled_from(["replace", "delete", "descend"]))
-            if action == "replace":
-                node[key] = data.draw(json_values)
-                break
-            if action == "delete":
-                del node[key]
-                break
-            node = node[key]
-        elif isinstance(node, list) and node:
-            node = node[data.draw(st.integers(0, len(node) - 1))]
-        else:
-            break
-    return payload
 
 
 async def _run_in_thread(client: Client, test: Any) -> None:
@@ -83,7 +54,7 @@ async def test_mutated_real_payloads_never_give_a_500(client: Client) -> None:
     @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
     @given(path=st.sampled_from(sorted(SEEDS)), data=st.data())
     def check(post: Any, path: str, data: st.DataObject) -> None:
-        status = post(path, json.dumps(_mutate(data, SEEDS[path])).encode())
+        status = post(path, json.dumps(mutate(data, SEEDS[path])).encode())
         seen.add(status)
         assert status in ALLOWED
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from aggregator.errors import PayloadError
 from aggregator.model import Severity, Source, Status
 from aggregator.sources import alertmanager
+from tests.strategies import json_values, mutate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "payloads" / "alertmanager"
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
@@ -135,14 +135,6 @@ def test_resolved_without_end_is_rejected() -> None:
     assert info.value.field == "alerts.0.endsAt"
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=20,
-)
-
-
 @settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_random_json_gives_alerts_or_payload_error(value: Any) -> None:
@@ -155,19 +147,7 @@ def test_random_json_gives_alerts_or_payload_error(value: Any) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_capture_gives_alerts_or_payload_error(data: st.DataObject) -> None:
-    payload = copy.deepcopy(load("partially_resolved_group.json"))
-    node: Any = payload
-    for _ in range(data.draw(st.integers(1, 4))):
-        if isinstance(node, dict) and node:
-            key = data.draw(st.sampled_from(sorted(node)))
-            if data.draw(st.booleans()):
-                node[key] = data.draw(json_values)
-                break
-            node = node[key]
-        elif isinstance(node, list) and node:
-            node = node[data.draw(st.integers(0, len(node) - 1))]
-        else:
-            break
+    payload = mutate(data, load("partially_resolved_group.json"))
     try:
         alertmanager.parse(payload, received_at=NOW)
     except PayloadError:
