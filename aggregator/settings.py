@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -22,6 +23,7 @@ from pydantic_settings import (
 
 from aggregator.errors import ConfigError
 from aggregator.model import Severity
+from aggregator.notification_settings import NotificationSettings
 
 ENV_PREFIX = "AGGREGATOR_"
 CONFIG_ENV = "AGGREGATOR_CONFIG"
@@ -72,6 +74,35 @@ class AuthSettings(BaseModel):
                     or self.api_read_tokens or self.api_write_tokens)
 
 
+class DeliverySettings(BaseModel):
+    """The outbox worker: how it claims, how long it retries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    worker_in_serve: bool = Field(
+        default=True, description="run the worker inside `serve`; off when `aggregator "
+        "worker` runs as its own deployment")
+    poll_interval: timedelta = timedelta(seconds=1)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    concurrency: int = Field(default=8, ge=1, le=64)
+    lease: timedelta = Field(
+        default=timedelta(seconds=60),
+        description="a claimed notification not finished within this is claimed again")
+    max_attempts: int = Field(default=25, ge=1)
+    max_age: timedelta = Field(default=timedelta(hours=6),
+                               description="a notification still failing after this is dead")
+    backoff_initial: timedelta = timedelta(seconds=1)
+    backoff_max: timedelta = timedelta(minutes=5)
+
+    @model_validator(mode="after")
+    def _check(self) -> DeliverySettings:
+        if self.lease < timedelta(seconds=1):
+            raise ValueError("lease must be at least one second")
+        if self.backoff_initial <= timedelta(0) or self.backoff_max < self.backoff_initial:
+            raise ValueError("need 0 < backoff_initial <= backoff_max")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of the service. Defaults are the embedded, no-configuration mode."""
 
@@ -112,6 +143,8 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     config_file: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -163,12 +196,38 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(config_file=path, **clean)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, path)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+
+
+def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line in the YAML file of the deepest key on ``loc`` that the file has."""
+    try:
+        node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    node, line = value, key.start_mark.line + 1
+                    break
+        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+              and part < len(node.value)):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
 
 
 def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
     lines = []
     for error in exc.errors(include_url=False):
+        line = _yaml_line(path, error["loc"]) if path is not None else None
         key = ".".join(str(part) for part in error["loc"]) or "settings"
+        if line is not None:
+            lines.append(f"{key}: {error['msg']} ({path} line {line})")
+            continue
         env = f"{ENV_PREFIX}{key.upper().replace('.', '__')}"
         where = f" (in {path or 'the YAML file'} or {env})" if key != "settings" else ""
         lines.append(f"{key}: {error['msg']}{where}")

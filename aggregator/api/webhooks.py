@@ -161,7 +161,8 @@ async def receive(request: web.Request, source: Source) -> web.Response:
         result = await ingest(
             services.db.write, alerts, received_at=received_at,
             repeat_event_interval=services.settings.repeat_event_interval,
-            expire_after=services.settings.expire_after, truncated=truncated,
+            expire_after=services.settings.expire_after,
+            notifications=services.settings.notifications, truncated=truncated,
         )
     except DataError as exc:
         # The database refused a value for good (retrying cannot help): keep it, say why.

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from aggregator.model import Alert, Status
 from aggregator.pipeline.identity import Keyed
@@ -56,6 +57,10 @@ class StoredAlert:
     annotations: dict[str, str]
     starts_at: datetime
     ends_at: datetime | None
+    occurrences: int = 1
+    acknowledged: bool = False
+    silenced_by: uuid.UUID | None = None
+    notified: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -151,10 +156,12 @@ def judge(
             decisions.append(Decision(Verdict.NEW, item, created))
             continue
 
+        if verdict is not Verdict.STALE:
+            target = replace(target, occurrences=target.occurrences + 1)
         if verdict is Verdict.RESOLVED:
             ends_at = alert.ends_at or alert.starts_at
             updated = replace(target, status=Status.RESOLVED,
-                              ends_at=max(ends_at, target.starts_at))
+                              ends_at=max(ends_at, target.starts_at), acknowledged=False)
             state.open = None if state.open and state.open.id == target.id else state.open
             state.last_ended = updated
             _replace_ref(state, updated)
@@ -172,6 +179,12 @@ def judge(
                 _replace_ref(state, updated)
                 decisions.append(Decision(Verdict.CHANGED, item, updated, changes))
                 continue
+        if verdict is Verdict.REPEAT:
+            if state.open is not None and state.open.id == target.id:
+                state.open = target
+            if state.last_ended is not None and state.last_ended.id == target.id:
+                state.last_ended = target
+            _replace_ref(state, target)
         decisions.append(Decision(verdict, item, target))
     return decisions
 

@@ -1,7 +1,12 @@
-"""The ingest path in order: identity -> lock -> load state -> judge -> persist, one transaction."""
+"""The ingest path in order: identity -> lock -> load state -> judge -> plan -> persist.
+
+All in one transaction: the alert rows, their events and the outbox rows they imply are
+committed together, so an answered 202 means the pages will go out.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,9 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aggregator.model import Alert, Status
+from aggregator.notification_settings import NotificationSettings
 from aggregator.pipeline.dedup import Decision, Verdict, judge
 from aggregator.pipeline.identity import keyed
+from aggregator.pipeline.notify import Planner
 from aggregator.store import alerts as alert_store
+from aggregator.store import outbox, silences
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +28,7 @@ class IngestResult:
 
     decisions: tuple[Decision, ...]
     truncated: int = 0
+    notifications: int = 0
 
     def counts(self) -> dict[str, int]:
         verdicts = Counter(decision.verdict for decision in self.decisions)
@@ -38,6 +47,17 @@ class IngestResult:
         }
 
 
+def _needs_silences(decisions: list[Decision], settings: NotificationSettings) -> bool:
+    """Silences matter only when something may notify: most requests are plain repeats."""
+    repeats_notify = any(route.repeat_interval for route in
+                         (*settings.routes, settings.default_route))
+    return any(
+        d.verdict in (Verdict.NEW, Verdict.CHANGED)
+        or (repeats_notify and d.verdict is Verdict.REPEAT)
+        for d in decisions
+    )
+
+
 async def ingest(
     sessions: async_sessionmaker[AsyncSession],
     alerts: list[Alert],
@@ -45,18 +65,24 @@ async def ingest(
     received_at: datetime,
     repeat_event_interval: timedelta,
     expire_after: timedelta,
+    notifications: NotificationSettings | None = None,
     truncated: int = 0,
 ) -> IngestResult:
-    """Store what the alerts mean; returns only after the transaction committed."""
+    """Store what the alerts mean and the notifications they imply; returns after commit."""
     items = keyed(alerts)
+    settings = notifications or NotificationSettings()
     async with sessions() as session, session.begin():
         await alert_store.lock_fingerprints(session, [item.fingerprint for item in items])
         states = await alert_store.load_states(
             session, [(item.fingerprint, item.alert.source_ref) for item in items]
         )
         decisions = judge(items, states)
+        active = (await silences.active(session, received_at)
+                  if _needs_silences(decisions, settings) else [])
+        plan = Planner(settings, active, received_at, uuid.uuid4().hex).decisions(decisions)
         await alert_store.apply(
             session, decisions, received_at=received_at,
-            repeat_event_interval=repeat_event_interval, expire_after=expire_after,
+            repeat_event_interval=repeat_event_interval, expire_after=expire_after, plan=plan,
         )
-    return IngestResult(tuple(decisions), truncated)
+        written = await outbox.add(session, plan.notifications, received_at)
+    return IngestResult(tuple(decisions), truncated, written)

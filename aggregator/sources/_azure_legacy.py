@@ -3,8 +3,9 @@
 Owns the shapes of reference FACTS.md sections 1 and 3: ``AzureMonitorMetricAlert``,
 ``Microsoft.Insights/activityLogs``, ``Microsoft.Insights/LogAlert``, ``AIP Budget
 Notification`` and the schemaless ones (legacy Log Analytics, classic metric alerts, the
-Alerts-Management resource, a custom log-alert JSON). Must not do I/O or log; bad input is a
-``PayloadError``.
+Alerts-Management resource), plus ``ACCEPTED``, the list of every accepted shape for error
+messages. Telling the schemaless shapes apart, and a log alert's custom JSON, belong to
+``_azure_schemaless``. Must not do I/O or log; bad input is a ``PayloadError``.
 
 None of these carries an alert-instance id, so ``source_ref`` is built from the identity
 values plus the event timestamp (``<rule>|<targets>|<dimensions>|<timestamp>``), or is the
@@ -25,36 +26,38 @@ from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
 from aggregator.sources._azure_common import (
     FALLBACK_NAME,
-    ActivityEvent,
     Draft,
-    Facts,
     JsonMap,
-    LogSearchFields,
-    MetricCondition,
-    SmartDetectorContext,
     Text,
     WireModel,
-    activity_facts,
     alert_portal_link,
-    arm_labels,
-    budget_summary,
+    azure_labels_for,
     family_key,
     fill_missing,
     http_link,
     joined,
-    log_search_facts,
-    metric_facts,
     normalized_signal_type,
     one_line,
     parse_arm_id,
     parse_time,
     severity_from,
     severity_from_level,
-    smart_detector_facts,
     status_from,
     synthetic_ref,
     text_map,
     validate,
+)
+from aggregator.sources._azure_families import (
+    ActivityEvent,
+    Facts,
+    LogSearchFields,
+    MetricCondition,
+    SmartDetectorContext,
+    activity_facts,
+    budget_summary,
+    log_search_facts,
+    metric_facts,
+    smart_detector_facts,
 )
 
 ACCEPTED = (
@@ -198,13 +201,6 @@ class _AlertsManagementAlert(WireModel):
     properties: _AlertsManagementProperties
 
 
-class _Custom(WireModel):
-    severity: Any = None
-    description: Any = None
-    subscription_id: Any = None
-    resource_id: Any = None
-
-
 # --- shared assembly ------------------------------------------------------------------------
 
 
@@ -213,15 +209,6 @@ def _rule_identity(rule_id: str | None, name: str, resource: str) -> dict[str, s
     if resource:
         identity["targets"] = joined([resource.casefold()])
     return identity
-
-
-def _azure_labels(resource: str, *, service: str, signal: str | None,
-                  **explicit: str | None) -> dict[str, str]:
-    """ARM labels parsed from ``resource``, explicit payload fields filling the gaps."""
-    labels = arm_labels(resource)
-    fill_missing(labels, **explicit)
-    fill_missing(labels, azure_monitoring_service=service, azure_signal_type=signal)
-    return labels
 
 
 def _rule_alert(payload: dict[str, Any], received_at: datetime, context: _RuleContext, *,
@@ -244,7 +231,7 @@ def _rule_alert(payload: dict[str, Any], received_at: datetime, context: _RuleCo
         description=context.description or "",
         resource=resource,
         labels={**text_map(properties), **facts.labels},
-        azure_labels=_azure_labels(
+        azure_labels=azure_labels_for(
             resource, service="Platform", signal="Metric",
             azure_subscription_id=context.subscription_id,
             azure_resource_group=context.resource_group_name,
@@ -303,10 +290,10 @@ def from_activity_log(payload: dict[str, Any], received_at: datetime) -> Alert:
     identity.update(facts.identity)
     starts_at = parse_time(event.event_timestamp) or received_at
     service = _ACTIVITY_SERVICES.get(kind, f"Activity Log - {event.event_source or 'Unknown'}")
-    azure = _azure_labels(resource, service=service, signal="Activity Log",
-                          azure_subscription_id=event.subscription_id,
-                          azure_resource_group=event.resource_group_name,
-                          azure_resource_type=event.resource_type)
+    azure = azure_labels_for(resource, service=service, signal="Activity Log",
+                             azure_subscription_id=event.subscription_id,
+                             azure_resource_group=event.resource_group_name,
+                             azure_resource_type=event.resource_type)
     azure.update(facts.azure_labels)
     return Draft(
         source_ref=event.event_data_id or synthetic_ref(
@@ -352,8 +339,8 @@ def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: _L
              "application": fields.application_id}
     identity.update({key: value.casefold() for key, value in scope.items() if value})
     identity.update(facts.identity)
-    azure = _azure_labels(resource, service=service, signal="Log",
-                          azure_subscription_id=fields.subscription_id)
+    azure = azure_labels_for(resource, service=service, signal="Log",
+                             azure_subscription_id=fields.subscription_id)
     azure.update(facts.azure_labels)
     return Draft(
         source_ref=synthetic_ref(
@@ -391,7 +378,7 @@ def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
     facts.annotate(spent_amount=data.spending_amount, budget=data.budget, unit=data.unit,
                    notification_threshold=data.notification_threshold_amount,
                    budget_type=data.budget_type)
-    azure = _azure_labels(scope, service="CostAlerts", signal=None)
+    azure = azure_labels_for(scope, service="CostAlerts", signal=None)
     fill_missing(azure, azure_budget_name=data.budget_name)
     return Draft(
         source_ref=synthetic_ref(identity, received_at.isoformat()),
@@ -438,7 +425,7 @@ def from_alerts_management(payload: dict[str, Any], received_at: datetime) -> Al
         summary=facts.summary or essentials.description or "",
         description=essentials.description or "",
         resource=resource,
-        azure_labels=_azure_labels(
+        azure_labels=azure_labels_for(
             resource, service=(essentials.monitor_service or "").strip(),
             signal=normalized_signal_type(essentials.signal_type),
             azure_resource_group=essentials.target_resource_group,
@@ -449,76 +436,3 @@ def from_alerts_management(payload: dict[str, Any], received_at: datetime) -> Al
         identity=identity,
         raw=payload,
     ).build()
-
-
-_NAME_KEYS = ("alertrulename", "alertname", "alertrule", "alert_name", "alert_rule_name",
-              "rulename", "rule_name")
-
-
-def _scalar(value: object) -> str | None:
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _custom_name(payload: dict[str, Any]) -> str | None:
-    for wanted in _NAME_KEYS:
-        for key, value in payload.items():
-            if isinstance(key, str) and key.casefold() == wanted and _scalar(value):
-                return _scalar(value)
-    return None
-
-
-def from_custom(payload: dict[str, Any], received_at: datetime, name: str) -> Alert:
-    """A log alert's custom JSON payload: any object naming the alert; severity default warning."""
-    custom = validate(_Custom, payload, at="", shape="custom log alert payload")
-    resource = _scalar(custom.resource_id) or ""
-    identity = {"rule_name": one_line(name)}
-    subscription = _scalar(custom.subscription_id)
-    if subscription:
-        identity["subscription"] = subscription.casefold()
-    if resource:
-        identity["targets"] = joined([resource.casefold()])
-    links = [http_link(value, key) for key, value in payload.items()
-             if isinstance(key, str) and isinstance(value, str)
-             and ("link" in key.casefold() or "url" in key.casefold())]
-    description = _scalar(custom.description) or ""
-    return Draft(
-        source_ref=synthetic_ref(identity, received_at.isoformat()),
-        name=name,
-        status=Status.FIRING,
-        severity=severity_from(_scalar(custom.severity)) or Severity.WARNING,
-        starts_at=received_at,
-        summary=description,
-        description=description,
-        resource=resource,
-        azure_labels=_azure_labels(resource, service="", signal=None,
-                                   azure_subscription_id=subscription),
-        links=[link for link in links if link is not None],
-        identity=identity,
-        raw=payload,
-    ).build()
-
-
-def from_schemaless(payload: dict[str, Any], received_at: datetime) -> Alert:
-    """Shapes without ``schemaId``, tried in the order of FACTS.md section 1."""
-    keys = {key.casefold(): value for key, value in payload.items() if isinstance(key, str)}
-    kind = keys.get("type")
-    if isinstance(kind, str) and kind.strip().casefold() == "microsoft.alertsmanagement/alerts":
-        return from_alerts_management(payload, received_at)
-    if keys.keys() & {"workspaceid", "alertrulename", "searchquery"}:
-        return from_log_analytics(payload, received_at)
-    context = keys.get("context")
-    if "status" in keys and isinstance(context, dict) and (
-            "conditiontype" in {str(key).casefold() for key in context}
-            or "/alertrules/" in str(context.get("id", "")).casefold()):
-        return from_classic_metric(payload, received_at)
-    name = _custom_name(payload)
-    if name is not None:
-        return from_custom(payload, received_at, name)
-    raise PayloadError(
-        f"Not an Azure Monitor payload: no 'schemaId' and no known shape. {ACCEPTED}",
-        field="schemaId",
-    )

@@ -2,9 +2,11 @@
 
 Owns ``parse()``: dispatch on the payload family (reference FACTS.md section 1) and the
 common alert schema (``schemaId: azureMonitorCommonAlertSchema``) with one mapper per
-``monitoringService``. The non-common ("legacy") shapes live in ``_azure_legacy``, shared
-readers and wire models in ``_azure_common``. Must not do I/O, read settings or log; the only
-exception it raises is ``PayloadError`` (422, with the dotted ``field``).
+``monitoringService``. The non-common ("legacy") shapes live in ``_azure_legacy``, bodies
+without ``schemaId`` are told apart in ``_azure_schemaless``, the families both schemas carry
+are mapped in ``_azure_families`` and the shared readers and ``Draft`` are in ``_azure_common``.
+Must not do I/O, read settings or log; the only exception it raises is ``PayloadError`` (422,
+with the dotted ``field``).
 
 Common schema: one mapper per ``monitoringService`` (compared without case, spaces, dashes
 or underscores). For all of them ``name`` = ``alertRule``; ``description`` = the rule's
@@ -50,44 +52,47 @@ from pydantic import Field, ValidationError
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
 from aggregator.sources import _azure_legacy as legacy
+from aggregator.sources import _azure_schemaless as schemaless
 from aggregator.sources._azure_common import (
     FALLBACK_NAME,
-    ActivityEvent,
-    Dimension,
     Draft,
-    Facts,
     JsonMap,
-    LogSearchFields,
-    MetricCondition,
-    SmartDetectorContext,
     Text,
     WireModel,
-    activity_facts,
     alert_portal_link,
     arm_labels,
     aware,
-    budget_summary,
-    dimension_facts,
-    dimension_pairs,
     family_key,
     fill_missing,
     http_link,
     joined,
-    log_search_facts,
-    metric_facts,
     normalized_signal_type,
     one_line,
     parse_arm_id,
     parse_time,
-    payload_error,
-    search_links,
     severity_from,
-    smart_detector_facts,
     status_from,
     synthetic_ref,
     text_map,
     validate,
 )
+from aggregator.sources._azure_families import (
+    ActivityEvent,
+    Dimension,
+    Facts,
+    LogSearchFields,
+    MetricCondition,
+    SmartDetectorContext,
+    activity_facts,
+    budget_summary,
+    dimension_facts,
+    dimension_pairs,
+    log_search_facts,
+    metric_facts,
+    search_links,
+    smart_detector_facts,
+)
+from aggregator.sources.wire import payload_error
 
 _SHAPE = "Azure Monitor common alert schema"
 _CONTEXT = "data.alertContext"
@@ -418,6 +423,6 @@ def parse(payload: object, *, received_at: datetime,
                     field="schemaId",
                 )
             return [shape(payload, received_at)]
-        return [legacy.from_schemaless(payload, received_at)]
+        return [schemaless.from_schemaless(payload, received_at)]
     except ValidationError as exc:  # only from building the Alert itself
         raise payload_error(exc, at="", shape="Azure Monitor payload") from None

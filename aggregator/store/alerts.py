@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.model import Status
 from aggregator.pipeline.dedup import Decision, FingerprintState, StoredAlert, Verdict
+from aggregator.pipeline.notify import Plan
 from aggregator.store.db import dialect_of
 from aggregator.store.tables import AlertEventRow, AlertRow
 from aggregator.store.types import UtcDateTime
@@ -38,7 +39,8 @@ from aggregator.store.types import UtcDateTime
 _STATE_COLUMNS = (
     AlertRow.id, AlertRow.fingerprint, AlertRow.source_ref, AlertRow.status, AlertRow.severity,
     AlertRow.summary, AlertRow.description, AlertRow.annotations, AlertRow.starts_at,
-    AlertRow.ends_at,
+    AlertRow.ends_at, AlertRow.occurrences, AlertRow.acknowledged_at, AlertRow.silenced_by,
+    AlertRow.notified,
 )
 
 
@@ -66,7 +68,9 @@ def _stored(row: Any) -> StoredAlert:
         id=row.id, fingerprint=row.fingerprint, source_ref=row.source_ref,
         status=Status(row.status), severity=row.severity, summary=row.summary,
         description=row.description, annotations=row.annotations, starts_at=row.starts_at,
-        ends_at=row.ends_at,
+        ends_at=row.ends_at, occurrences=row.occurrences,
+        acknowledged=row.acknowledged_at is not None, silenced_by=row.silenced_by,
+        notified=row.notified or {},
     )
 
 
@@ -167,6 +171,7 @@ async def apply(
     received_at: datetime,
     repeat_event_interval: timedelta,
     expire_after: timedelta,
+    plan: Plan | None = None,
 ) -> None:
     """Write what the decisions say: new rows, counters, state changes, events.
 
@@ -210,8 +215,13 @@ async def apply(
         else:
             repeats[target.id] += 1
 
+    plan = plan or Plan()
+    for row in inserts:
+        row["notified"] = plan.notified.get(row["id"], {})
+        row["silenced_by"] = plan.silenced.get(row["id"])
     if inserts:
         await session.execute(insert(AlertRow), inserts)
+    await _update_notification_state(session, plan, inserted)
     for alert_id, decision in final.items():
         if alert_id in inserted:
             continue
@@ -219,7 +229,9 @@ async def apply(
         alert = decision.keyed.alert
         values: dict[str, Any] = {"status": target.status.value}
         if decision.verdict is Verdict.RESOLVED:
-            values.update(ends_at=target.ends_at, resolved_reason="source")
+            # a resolve clears the acknowledgement (the next episode starts unacknowledged)
+            values.update(ends_at=target.ends_at, resolved_reason="source",
+                          acknowledged_at=None, acknowledged_by=None)
         else:
             values.update(severity=alert.severity.value, summary=alert.summary,
                           description=alert.description, annotations=alert.annotations,
@@ -246,6 +258,17 @@ async def apply(
         await session.execute(insert(AlertEventRow), events)
     if repeats:
         await _upsert_repeat_events(session, repeats, received_at, repeat_event_interval)
+
+
+async def _update_notification_state(session: AsyncSession, plan: Plan,
+                                     inserted: set[uuid.UUID]) -> None:
+    for alert_id in (set(plan.notified) | set(plan.silenced)) - inserted:
+        values: dict[str, Any] = {}
+        if alert_id in plan.notified:
+            values["notified"] = plan.notified[alert_id]
+        if alert_id in plan.silenced:
+            values["silenced_by"] = plan.silenced[alert_id]
+        await session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
 
 
 async def _upsert_repeat_events(

@@ -65,6 +65,9 @@ class AlertRow(Base):
     occurrences: Mapped[int] = mapped_column(Integer)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    silenced_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # channel -> {"at": iso time of the last trigger written, "send_resolved": bool}
+    notified: Mapped[dict[str, Any]] = mapped_column(JSONType, server_default=text("'{}'"))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
     __table_args__ = (
@@ -85,6 +88,10 @@ class AlertRow(Base):
         Index("ix_alerts_expires_at", "expires_at",
               postgresql_where=text("status = 'firing'"), sqlite_where=text("status = 'firing'")),
         Index("ix_alerts_status_last_received_at", "status", "last_received_at"),
+        Index("ix_alerts_silenced_by", "silenced_by",
+              postgresql_where=text("silenced_by IS NOT NULL"),
+              sqlite_where=text("silenced_by IS NOT NULL")),
+        Index("ix_alerts_acknowledged_at", "acknowledged_at"),
         # Label filters use JSONB containment on PostgreSQL; SQLite scans.
         Index("ix_alerts_labels", "labels", postgresql_using="gin",
               postgresql_ops={"labels": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
@@ -137,3 +144,72 @@ class RejectedPayloadRow(Base):
     body_size: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_rejected_payloads_received_at_id", "received_at", "id"),)
+
+
+class NotificationRow(Base):
+    """The outbox: one row per (alert change, channel), written in the ingest transaction."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("alerts.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    group_key: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        Index("ix_notifications_due", "next_attempt_at",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_notifications_fingerprint_channel_id", "fingerprint", "channel", "id"),
+        Index("ix_notifications_alert_id_id", "alert_id", "id"),
+        Index("ix_notifications_status_id", "status", "id"),
+        Index("ix_notifications_group_key", "group_key"),
+    )
+
+
+class NotificationAttemptRow(Base):
+    """One try at sending a notification: when, how long, what came back."""
+
+    __tablename__ = "notification_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("notifications.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_notification_attempts_notification_id_id", "notification_id", "id"),
+    )
+
+
+class SilenceRow(Base):
+    """Matchers that keep alerts from notifying between ``starts_at`` and ``ends_at``."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    matchers: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(256))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_silences_ends_at", "ends_at"),)

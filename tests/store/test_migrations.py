@@ -14,7 +14,8 @@ from aggregator.store import migrate
 from aggregator.store.db import make_engine
 from aggregator.store.tables import Base
 
-TABLES = {"alerts", "alert_events", "rejected_payloads"}
+TABLES = {"alerts", "alert_events", "rejected_payloads", "notifications",
+          "notification_attempts", "silences"}
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -67,5 +68,32 @@ async def test_upgrade_twice_is_harmless(db_settings: dict[str, Any]) -> None:
         await migrate.upgrade(engine)
         await migrate.upgrade(engine)
         assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_each_step_down_and_up_keeps_the_alerts(db_settings: dict[str, Any]) -> None:
+    """Stepping 0002 down to 0001 and up again keeps stored alerts (batch ALTER on SQLite)."""
+    from sqlalchemy import text
+
+    engine = make_engine(Settings(**db_settings))
+    try:
+        await migrate.upgrade(engine, "0001_initial")
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO alerts (id, fingerprint, source, source_ref, name, status, severity,"
+                " summary, description, resource, labels, annotations, links, starts_at,"
+                " first_received_at, last_received_at, occurrences, raw) VALUES"
+                " ('0b0e7c3e5d4c4b9a8f1e2d3c4b5a6978', 'f', 'alertmanager', 'r', 'A', 'firing',"
+                " 'warning', '', '', '', '{}', '{}', '[]', '2026-11-26 19:00:00',"
+                " '2026-11-26 19:00:00', '2026-11-26 19:00:00', 1, '{}')"))
+        await migrate.upgrade(engine)
+        await migrate.downgrade(engine, "0001_initial")
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM alerts"))).scalar()
+            notified = (await conn.execute(text("SELECT notified FROM alerts"))).scalar()
+        assert count == 1
+        assert notified in ({}, "{}")
     finally:
         await engine.dispose()

@@ -1,0 +1,165 @@
+"""The outbox tables: writing planned notifications, claiming due ones, recording attempts.
+
+Claims are safe with many workers: PostgreSQL uses ``FOR UPDATE SKIP LOCKED``; SQLite
+serializes writers with ``BEGIN IMMEDIATE`` (see ``store/db.py``). A claim sets a lease
+and a claim token; a worker that dies leaves the row to be claimed again when the lease
+ends, and a worker whose lease was taken over cannot overwrite the new owner's result.
+Notifications of one alert on one channel go out in order: a row is not claimable while
+an older row of the same fingerprint and channel is still pending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from aggregator.pipeline.notify import Planned
+from aggregator.store.db import dialect_of
+from aggregator.store.tables import NotificationAttemptRow, NotificationRow
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+
+async def add(session: AsyncSession, planned: Sequence[Planned], now: datetime) -> int:
+    if not planned:
+        return 0
+    await session.execute(insert(NotificationRow), [
+        {"alert_id": p.alert_id, "fingerprint": p.fingerprint, "channel": p.channel,
+         "action": p.action.value, "reason": p.reason.value, "group_key": p.group_key,
+         "status": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now,
+         "snapshot": p.snapshot.model_dump(mode="json")}
+        for p in planned
+    ])
+    return len(planned)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    channel: str
+    action: str
+    reason: str
+    group_key: str
+    attempts: int
+    created_at: datetime
+    snapshot: dict[str, Any]
+    token: uuid.UUID
+
+
+def _due(now: datetime) -> Any:
+    earlier = aliased(NotificationRow)
+    blocked = exists().where(
+        earlier.fingerprint == NotificationRow.fingerprint,
+        earlier.channel == NotificationRow.channel,
+        earlier.id < NotificationRow.id,
+        earlier.status == PENDING,
+    )
+    return and_(
+        NotificationRow.status == PENDING,
+        NotificationRow.next_attempt_at <= now,
+        (NotificationRow.lease_until.is_(None)) | (NotificationRow.lease_until < now),
+        ~blocked,
+    )
+
+
+async def claim(session: AsyncSession, now: datetime, lease: timedelta, limit: int,
+                grouped_channels: frozenset[str]) -> list[Claimed]:
+    """Claim up to ``limit`` due rows (plus the rest of their mail groups) for ``lease``."""
+    postgres = dialect_of(session) == "postgresql"
+    statement = select(NotificationRow.id, NotificationRow.group_key, NotificationRow.channel) \
+        .where(_due(now)).order_by(NotificationRow.id).limit(limit)
+    if postgres:
+        statement = statement.with_for_update(skip_locked=True, of=NotificationRow)
+    first = (await session.execute(statement)).all()
+    if not first:
+        return []
+    ids = {row.id for row in first}
+    groups = {row.group_key for row in first if row.channel in grouped_channels}
+    if groups:
+        rest = select(NotificationRow.id).where(
+            _due(now), NotificationRow.group_key.in_(groups), NotificationRow.id.not_in(ids))
+        if postgres:
+            rest = rest.with_for_update(skip_locked=True, of=NotificationRow)
+        ids |= set((await session.scalars(rest)).all())
+    token = uuid.uuid4()
+    rows = (await session.execute(
+        update(NotificationRow)
+        .where(NotificationRow.id.in_(ids))
+        .values(lease_until=now + lease, claim_token=token,
+                attempts=NotificationRow.attempts + 1)
+        .returning(NotificationRow.id, NotificationRow.channel, NotificationRow.action,
+                   NotificationRow.reason, NotificationRow.group_key, NotificationRow.attempts,
+                   NotificationRow.created_at, NotificationRow.snapshot)
+    )).all()
+    return sorted(
+        (Claimed(id=r.id, channel=r.channel, action=r.action, reason=r.reason,
+                 group_key=r.group_key, attempts=r.attempts, created_at=r.created_at,
+                 snapshot=r.snapshot, token=token) for r in rows),
+        key=lambda c: c.id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to record for one claimed row after a send."""
+
+    status: str  # SENT, PENDING (retry later) or DEAD
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    status_code: int | None = None
+    next_attempt_at: datetime | None = None
+
+
+async def finish(session: AsyncSession, claimed: Claimed, outcome: Outcome) -> bool:
+    """Record an attempt; False when the lease was lost (another worker owns the row now)."""
+    values: dict[str, Any] = {
+        "status": outcome.status, "lease_until": None, "claim_token": None,
+        "last_error": outcome.error, "last_status_code": outcome.status_code,
+    }
+    if outcome.status == SENT:
+        values["sent_at"] = outcome.finished_at
+    if outcome.next_attempt_at is not None:
+        values["next_attempt_at"] = outcome.next_attempt_at
+    result = await session.execute(
+        update(NotificationRow)
+        .where(NotificationRow.id == claimed.id, NotificationRow.claim_token == claimed.token)
+        .values(**values)
+    )
+    owned = bool(getattr(result, "rowcount", 0))
+    outcome_name = {SENT: "sent", PENDING: "retry", DEAD: "dead"}[outcome.status]
+    await session.execute(insert(NotificationAttemptRow).values(
+        notification_id=claimed.id, started_at=outcome.started_at,
+        finished_at=outcome.finished_at, outcome=outcome_name if owned else "lease_lost",
+        status_code=outcome.status_code, error=outcome.error,
+    ))
+    return owned
+
+
+async def retry_dead(session: AsyncSession, notification_id: int, now: datetime) -> bool:
+    """Make a dead notification pending again, due now, with a fresh attempt budget."""
+    result = await session.execute(
+        update(NotificationRow)
+        .where(NotificationRow.id == notification_id, NotificationRow.status == DEAD)
+        .values(status=PENDING, next_attempt_at=now, attempts=0, created_at=now,
+                lease_until=None, claim_token=None)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def depth(session: AsyncSession, now: datetime) -> tuple[dict[str, int], float]:
+    """Rows by status and the age in seconds of the oldest pending row (0 when none)."""
+    counts = dict((await session.execute(
+        select(NotificationRow.status, func.count()).group_by(NotificationRow.status)
+    )).tuples().all())
+    oldest = await session.scalar(
+        select(func.min(NotificationRow.created_at)).where(NotificationRow.status == PENDING))
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return counts, max(age, 0.0)
