@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +22,9 @@ from aggregator.api.context import SERVICES, Services
 from aggregator.api.openapi import openapi
 from aggregator.api.responses import error_middleware
 from aggregator.api.routes import add_routes
+from aggregator.channels import build_channels
+from aggregator.channels.base import Channel
+from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.settings import Settings
 from aggregator.store import migrate
@@ -51,13 +54,20 @@ def runner_options() -> dict[str, Any]:
 
 
 def build_app(settings: Settings, services: Services | None = None, *,
-              run_housekeeping: bool = True) -> web.Application:
+              run_housekeeping: bool = True, run_worker: bool | None = None,
+              worker_only: bool = False,
+              channels: Mapping[str, Channel] | None = None) -> web.Application:
+    """The service. ``worker_only``: the outbox worker with /healthz, /readyz and /metrics.
+    ``channels`` replaces the channels the settings describe (tests inject fakes' transports).
+    """
     services = services or Services(
         settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=Metrics()
     )
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SERVICES] = services
-    add_routes(app, openapi)
+    add_routes(app, openapi, health_only=worker_only)
+    if worker_only:
+        run_housekeeping, run_worker = False, True
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         db = make_database(settings)
@@ -84,7 +94,21 @@ def build_app(settings: Settings, services: Services | None = None, *,
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def worker(app: web.Application) -> AsyncIterator[None]:
+        made = dict(channels) if channels is not None else build_channels(settings.notifications)
+        delivery = Worker(services.db, made, settings.delivery,
+                          settings.notifications, services.metrics, services.clock)
+        services.wake = delivery.wake
+        task = asyncio.create_task(delivery.run_forever(), name="outbox-worker")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await delivery.aclose()
+
     app.cleanup_ctx.append(database)
     if run_housekeeping:
         app.cleanup_ctx.append(background)
+    if run_worker if run_worker is not None else settings.delivery.worker_in_serve:
+        app.cleanup_ctx.append(worker)
     return app

@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback address without tokens for every route")
+    worker = sub.add_parser("worker", parents=[common],
+                            help="run only the outbox worker (health and metrics on --port)")
+    worker.add_argument("--host", help="address for /healthz and /metrics (default 127.0.0.1)")
+    worker.add_argument("--port", type=int, help="port for /healthz and /metrics (default 8081)")
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     sub.add_parser("check-config", parents=[common], help="validate the settings and exit")
     return parser
@@ -59,9 +63,10 @@ def check_exposure(settings: Settings) -> None:
     )
 
 
-def _serve(settings: Settings) -> None:
-    check_exposure(settings)
-    app = build_app(settings)
+def _serve(settings: Settings, *, worker_only: bool = False) -> None:
+    if not worker_only:
+        check_exposure(settings)
+    app = build_app(settings, worker_only=worker_only)
     log.info("listening on http://%s:%d (database %s)", settings.host, settings.port,
              settings.database_url.split("://")[0])
     web.run_app(app, host=settings.host, port=settings.port, print=None,
@@ -82,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {"database_url": args.database_url}
     if args.command == "serve":
         overrides.update(host=args.host, port=args.port, insecure=args.insecure)
+    elif args.command == "worker":
+        overrides.update(host=args.host, port=args.port or 8081)
     try:
         settings = load_settings(args.config, **overrides)
         configure_logging(settings)
@@ -92,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "migrate":
             revision = asyncio.run(_migrate(settings))
             print(f"database schema at {revision}")
+        elif args.command == "worker":
+            _serve(settings, worker_only=True)
         else:
             _serve(settings)
     except ConfigError as exc:

@@ -6,6 +6,8 @@
     ├── PayloadError          a payload that will never be accepted (400/422), names the field
     ├── AuthError             missing or wrong token (401) / role too weak (403)
     ├── TransientError        retry later (503 + Retry-After): database down, locked, pool exhausted
+    ├── NotFoundError         the thing named in the path does not exist (404)
+    ├── ConflictError         the request does not fit the current state (409)
     └── ConfigError           settings that cannot work; raised at start or by ``check-config``
 """
 
@@ -48,3 +50,11 @@ class TransientError(AggregatorError):
 
 class ConfigError(AggregatorError):
     """Settings that cannot work; the message names the setting."""
+
+
+class NotFoundError(AggregatorError):
+    """The alert, notification or silence named does not exist (404)."""
+
+
+class ConflictError(AggregatorError):
+    """The request does not fit the current state, e.g. acknowledging a resolved alert (409)."""

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from aggregator.channels.base import Reason
 from aggregator.metrics import Metrics
+from aggregator.notification_settings import NotificationSettings
+from aggregator.pipeline.notify import Planner
 from aggregator.settings import Settings
-from aggregator.store import housekeeping
+from aggregator.store import housekeeping, outbox
+from aggregator.store.alerts import alert_of, stored_of
 from aggregator.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -35,13 +41,24 @@ async def _drain(db: Database, batch: Batch, moment: datetime, size: int) -> int
             return total
 
 
+async def _expire(notifications: NotificationSettings, session: AsyncSession, now: datetime,
+                  size: int) -> int:
+    """Expire one batch and write the resolves the channels that got the firing need."""
+    rows = await housekeeping.expire_due(session, now, size)
+    planner = Planner(notifications, [], now, f"expire-{uuid.uuid4().hex}")
+    for row in rows:
+        planner.resolved(alert_of(row), stored_of(row), Reason.EXPIRED)
+    await outbox.add(session, planner.plan.notifications, now)
+    return len(rows)
+
+
 async def run_once(db: Database, settings: Settings, now: datetime,
                    metrics: Metrics | None = None) -> tuple[int, int]:
     """One pass: returns (alerts expired, rows deleted)."""
     size = settings.housekeeping_batch_size
     expired = deleted = 0
     if settings.expire_after > timedelta(0):
-        expired = await _drain(db, housekeeping.expire_due, now, size)
+        expired = await _drain(db, partial(_expire, settings.notifications), now, size)
     if settings.retention > timedelta(0):
         deleted = await _drain(db, housekeeping.delete_before, now - settings.retention, size)
     if metrics is not None:

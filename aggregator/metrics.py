@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -38,6 +38,24 @@ class Metrics:
         self.housekeeping = Counter(
             "aggregator_housekeeping_rows", "Rows changed by housekeeping (expired, deleted)",
             ["action"], registry=self.registry,
+        )
+        self.notifications = Counter(
+            "aggregator_notifications", "Notification attempts by channel and outcome "
+            "(sent, pending = retry later, dead, lease_lost)",
+            ["channel", "outcome"], registry=self.registry,
+        )
+        self.attempt_seconds = Histogram(
+            "aggregator_notification_attempt_seconds", "Time of one send, by channel",
+            ["channel"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        )
+        self.outbox = Gauge(
+            "aggregator_outbox_notifications", "Notifications in the outbox by status",
+            ["status"], registry=self.registry,
+        )
+        self.outbox_oldest = Gauge(
+            "aggregator_outbox_oldest_pending_seconds",
+            "Age of the oldest notification not yet sent", registry=self.registry,
         )
         self.ingest_seconds = Histogram(
             "aggregator_ingest_seconds", "Time to parse and commit one webhook request, by source",

@@ -38,7 +38,6 @@ class PagerDutyConfig(_Strict):
         description="Events API base URL (https only; https://events.eu.pagerduty.com in EU)",
     )
     timeout: float = Field(default=10.0, gt=0, le=120)
-    send_resolved: bool = True
 
     @model_validator(mode="after")
     def _key(self) -> PagerDutyConfig:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
+from aggregator.api import params
 from aggregator.api.auth import Role
 from aggregator.api.context import services_of
 from aggregator.api.responses import json_response
@@ -26,26 +25,6 @@ from aggregator.api.schemas import (
 from aggregator.errors import PayloadError
 from aggregator.store import history
 
-Q = TypeVar("Q", bound=BaseModel)
-_REPEATABLE = {"severity", "label"}
-
-
-def _query(request: web.Request, model: type[Q]) -> Q:
-    data: dict[str, Any] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        if key in _REPEATABLE:
-            data[key] = [part for value in values for part in value.split(",") if part]
-        else:
-            data[key] = values[-1]
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        raise PayloadError(f"query parameter {field}: {first['msg']}", field=field,
-                           status=400) from exc
-
 
 def _labels(pairs: list[str]) -> list[tuple[str, str]]:
     result = []
@@ -58,28 +37,11 @@ def _labels(pairs: list[str]) -> list[tuple[str, str]]:
     return result
 
 
-def _alert_id(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["alert_id"])
-    except ValueError as exc:
-        raise web.HTTPNotFound(text="no alert with this id") from exc
-
-
-def _int_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        _, key = decode_cursor(cursor)
-        return int(key)
-    except ValueError as exc:
-        raise PayloadError(str(exc), field="cursor", status=400) from exc
-
-
 async def list_alerts(request: web.Request) -> web.Response:
     """List alert episodes, newest first (by first receipt)."""
     services = services_of(request)
     services.auth.check_api(request, Role.READ)
-    query = _query(request, AlertQuery)
+    query = params.query(request, AlertQuery)
     after = None
     if query.cursor:
         try:
@@ -93,7 +55,7 @@ async def list_alerts(request: web.Request) -> web.Response:
         severities=[s.value for s in query.severity],
         source=query.source.value if query.source else None,
         labels=_labels(query.label), text=query.q, since=query.since, until=query.until,
-        after=after,
+        acknowledged=query.acknowledged, after=after,
     )
     async with services.db.read() as session, session.begin():
         rows = await history.list_alerts(session, flt, query.limit + 1)
@@ -107,7 +69,7 @@ async def get_alert(request: web.Request) -> web.Response:
     """One alert episode."""
     services = services_of(request)
     services.auth.check_api(request, Role.READ)
-    alert_id = _alert_id(request)
+    alert_id = params.path_uuid(request, "alert_id", "alert")
     async with services.db.read() as session, session.begin():
         row = await history.get_alert(session, alert_id)
     if row is None:
@@ -119,9 +81,9 @@ async def list_alert_events(request: web.Request) -> web.Response:
     """The history of one alert episode, newest first."""
     services = services_of(request)
     services.auth.check_api(request, Role.READ)
-    alert_id = _alert_id(request)
-    query = _query(request, ListQuery)
-    after = _int_cursor(query.cursor)
+    alert_id = params.path_uuid(request, "alert_id", "alert")
+    query = params.query(request, ListQuery)
+    after = params.int_cursor(query.cursor)
     async with services.db.read() as session, session.begin():
         if await history.get_alert(session, alert_id) is None:
             raise web.HTTPNotFound(text=f"no alert with id {alert_id}")
@@ -137,8 +99,8 @@ async def list_rejected(request: web.Request) -> web.Response:
     """Webhook bodies that were refused, newest first, with secrets stripped from headers."""
     services = services_of(request)
     services.auth.check_api(request, Role.READ)
-    query = _query(request, ListQuery)
-    after = _int_cursor(query.cursor)
+    query = params.query(request, ListQuery)
+    after = params.int_cursor(query.cursor)
     async with services.db.read() as session, session.begin():
         rows = await history.list_rejected(session, after, query.limit + 1)
     more = len(rows) > query.limit

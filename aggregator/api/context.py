@@ -26,6 +26,7 @@ class Services:
     database: Database | None = None
     clock: Callable[[], datetime] = utc_now
     schema_head: str | None = None
+    wake: Callable[[], None] = lambda: None
 
     @property
     def db(self) -> Database:

@@ -16,7 +16,8 @@ from aggregator.api.schemas import ErrorOut
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
     "400": "malformed request", "401": "missing or wrong token", "403": "token lacks the role",
-    "404": "not found", "413": "body above max_body_bytes", "415": "body is not JSON",
+    "404": "not found", "409": "conflicts with the current state",
+    "413": "body above max_body_bytes", "415": "body is not JSON",
     "422": "payload does not match the source's schema", "503": "try again (Retry-After)",
 }
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {

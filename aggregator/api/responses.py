@@ -17,7 +17,13 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from aggregator.api.context import services_of
-from aggregator.errors import AuthError, PayloadError, TransientError
+from aggregator.errors import (
+    AuthError,
+    ConflictError,
+    NotFoundError,
+    PayloadError,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +83,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(exc.status, "unauthorized" if exc.status == 401
                                   else "forbidden", exc.message)
     except PayloadError as exc:
-        response = error_response(exc.status, "invalid_payload", exc.message, exc.field)
+        code = "invalid_request" if exc.status == 400 and not is_webhook else "invalid_payload"
+        response = error_response(exc.status, code, exc.message, exc.field)
+    except NotFoundError as exc:
+        response = error_response(404, "not_found", str(exc))
+    except ConflictError as exc:
+        response = error_response(409, "conflict", str(exc))
     except Exception as exc:
         transient = transient_from(exc)
         if transient is None:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from aggregator.api import alerts, health, webhooks
+from aggregator.api import actions, alerts, health, notifications, webhooks
 from aggregator.api.schemas import (
+    AckIn,
     AlertEventPage,
     AlertOut,
     AlertPage,
@@ -21,7 +22,14 @@ from aggregator.api.schemas import (
     HealthOut,
     IngestOut,
     ListQuery,
+    NotificationOut,
+    NotificationPage,
+    NotificationQuery,
     RejectedPage,
+    SilenceIn,
+    SilenceOut,
+    SilencePage,
+    SilenceQuery,
 )
 from aggregator.sources.alertmanager import WIRE_MODEL as ALERTMANAGER_BODY
 from aggregator.sources.azure_monitor import WIRE_MODEL as AZURE_MONITOR_BODY
@@ -58,6 +66,27 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/rejected", alerts.list_rejected,
           "List refused webhook bodies, newest first", RejectedPage, query=ListQuery,
           auth="read"),
+    Route("POST", "/api/v1/alerts/{alert_id}/ack", actions.acknowledge,
+          "Acknowledge a firing alert", AlertOut, body=AckIn, auth="write"),
+    Route("POST", "/api/v1/alerts/{alert_id}/unack", actions.unacknowledge,
+          "Take back an acknowledgement", AlertOut, body=AckIn, auth="write"),
+    Route("GET", "/api/v1/alerts/{alert_id}/notifications", notifications.alert_notifications,
+          "List the notifications of one alert with their attempts", NotificationPage,
+          query=ListQuery, auth="read", tag="notifications"),
+    Route("GET", "/api/v1/notifications", notifications.list_notifications,
+          "List notifications, newest first", NotificationPage, query=NotificationQuery,
+          auth="read", tag="notifications"),
+    Route("POST", "/api/v1/notifications/{notification_id}/retry", actions.retry_notification,
+          "Send a dead notification again", NotificationOut, auth="write",
+          tag="notifications"),
+    Route("POST", "/api/v1/silences", actions.create_silence, "Create a silence", SilenceOut,
+          201, body=SilenceIn, auth="write", tag="silences"),
+    Route("GET", "/api/v1/silences", actions.list_silences, "List silences, newest first",
+          SilencePage, query=SilenceQuery, auth="read", tag="silences"),
+    Route("GET", "/api/v1/silences/{silence_id}", actions.get_silence, "Get one silence",
+          SilenceOut, auth="read", tag="silences"),
+    Route("DELETE", "/api/v1/silences/{silence_id}", actions.delete_silence,
+          "End a silence now", SilenceOut, auth="write", tag="silences"),
     Route("GET", "/healthz", health.healthz, "Liveness", HealthOut, tag="health"),
     Route("GET", "/readyz", health.readyz, "Readiness: database reachable and migrated",
           HealthOut, tag="health"),
@@ -66,7 +95,10 @@ ROUTES: tuple[Route, ...] = (
 
 
 def add_routes(app: web.Application, openapi: Callable[[web.Request],
-               Awaitable[web.StreamResponse]]) -> None:
+               Awaitable[web.StreamResponse]], *, health_only: bool = False) -> None:
+    """All routes; only health and metrics for the standalone worker."""
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler)
-    app.router.add_get("/openapi.json", openapi)
+        if not health_only or route.tag == "health":
+            app.router.add_route(route.method, route.path, route.handler)
+    if not health_only:
+        app.router.add_get("/openapi.json", openapi)

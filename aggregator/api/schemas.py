@@ -62,6 +62,7 @@ class AlertOut(BaseModel):
     occurrences: int
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    silenced_by: uuid.UUID | None
     raw: dict[str, Any]
 
     @classmethod
@@ -74,7 +75,8 @@ class AlertEventOut(BaseModel):
 
     id: int
     alert_id: uuid.UUID
-    kind: str = Field(description="opened, resolved, changed, repeat (coalesced), stale")
+    kind: str = Field(description="opened, resolved, changed, repeat (coalesced), stale, "
+                      "expired, acknowledged, unacknowledged")
     at: datetime = Field(description="when it happened (for repeats: the latest one)")
     count: int = Field(description="deliveries this event stands for (repeats are coalesced)")
     detail: dict[str, Any]
@@ -150,6 +152,7 @@ class AlertQuery(ListQuery):
                                    description="alerts last received at or after this time")
     until: datetime | None = Field(default=None,
                                    description="alerts first received at or before this time")
+    acknowledged: bool | None = None
 
 
 class HealthOut(BaseModel):
@@ -173,3 +176,93 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     if moment.tzinfo is None or not isinstance(key, str):
         raise ValueError("cursor is not valid; use next_cursor from the previous page")
     return moment, key
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=256, description="who acknowledges")
+    comment: str = Field(default="", max_length=2000)
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    started_at: datetime
+    finished_at: datetime
+    outcome: str = Field(description="sent, retry, dead or lease_lost")
+    status_code: int | None
+    error: str | None
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    alert_id: uuid.UUID
+    fingerprint: str
+    channel: str
+    action: str = Field(description="trigger, acknowledge or resolve")
+    reason: str
+    status: str = Field(description="pending, sent or dead")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    last_status_code: int | None
+    attempt_log: list[AttemptOut] = Field(default_factory=list)
+
+
+class NotificationPage(Page[NotificationOut]):
+    pass
+
+
+class NotificationQuery(ListQuery):
+    status: Literal["pending", "sent", "dead"] | None = None
+    channel: str | None = Field(default=None, max_length=64)
+
+
+class SilenceMatch(BaseModel):
+    """Same conditions as a route's ``match``; at least one is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: list[Source] | None = None
+    severity: list[Severity] | None = None
+    min_severity: Severity | None = None
+    labels: list[str] = Field(default_factory=list,
+                              description="name=value, name!=value, name=~regex, name!~regex")
+
+
+class SilenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: SilenceMatch
+    starts_at: datetime | None = Field(default=None, description="default: now")
+    ends_at: datetime
+    created_by: str = Field(min_length=1, max_length=256)
+    comment: str = Field(default="", max_length=2000)
+
+
+class SilenceOut(BaseModel):
+    id: uuid.UUID
+    matchers: SilenceMatch
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+    state: Literal["pending", "active", "expired"]
+
+
+class SilencePage(Page[SilenceOut]):
+    pass
+
+
+class SilenceQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=100, ge=1, le=500)
+    state: Literal["pending", "active", "expired"] | None = None

@@ -170,6 +170,8 @@ async def receive(request: web.Request, source: Source) -> web.Response:
                                  f"the database refused a value: {str(exc.orig)[:300]}",
                                  body=body, body_size=len(body))
         return await _refuse(services, source, request, refused, received_at)
+    if result.notifications:
+        services.wake()
     for decision in result.decisions:
         services.metrics.alerts.labels(source.value, decision.verdict.value).inc()
     if truncated:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aggregator.model import Status
+from aggregator.model import Alert, Link, Severity, Source, Status
 from aggregator.pipeline.dedup import Decision, FingerprintState, StoredAlert, Verdict
 from aggregator.pipeline.notify import Plan
 from aggregator.store.db import dialect_of
@@ -61,6 +61,21 @@ async def lock_fingerprints(session: AsyncSession, fingerprints: Sequence[str]) 
         "FROM (SELECT DISTINCT unnest(:keys) AS k ORDER BY 1) AS s"
     ).bindparams(bindparam("keys", type_=ARRAY(Text)))
     await session.execute(statement, {"keys": sorted(set(fingerprints))})
+
+
+def alert_of(row: AlertRow) -> Alert:
+    """The normalized alert a stored row holds (identity is not kept; not needed after)."""
+    return Alert(
+        source=Source(row.source), source_ref=row.source_ref, name=row.name,
+        status=Status(row.status), severity=Severity(row.severity), summary=row.summary,
+        description=row.description, resource=row.resource, labels=row.labels,
+        annotations=row.annotations, links=tuple(Link.model_validate(x) for x in row.links),
+        starts_at=row.starts_at, ends_at=row.ends_at, identity={}, raw={},
+    )
+
+
+def stored_of(row: AlertRow) -> StoredAlert:
+    return _stored(row)
 
 
 def _stored(row: Any) -> StoredAlert:
@@ -221,7 +236,7 @@ async def apply(
         row["silenced_by"] = plan.silenced.get(row["id"])
     if inserts:
         await session.execute(insert(AlertRow), inserts)
-    await _update_notification_state(session, plan, inserted)
+    await save_plan(session, plan, inserted)
     for alert_id, decision in final.items():
         if alert_id in inserted:
             continue
@@ -260,8 +275,9 @@ async def apply(
         await _upsert_repeat_events(session, repeats, received_at, repeat_event_interval)
 
 
-async def _update_notification_state(session: AsyncSession, plan: Plan,
-                                     inserted: set[uuid.UUID]) -> None:
+async def save_plan(session: AsyncSession, plan: Plan,
+                    inserted: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset()) -> None:
+    """Store the ``notified`` and ``silenced_by`` changes a plan made to existing rows."""
     for alert_id in (set(plan.notified) | set(plan.silenced)) - inserted:
         values: dict[str, Any] = {}
         if alert_id in plan.notified:

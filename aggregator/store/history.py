@@ -12,7 +12,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.store.db import dialect_of
-from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
+from aggregator.store.tables import (
+    AlertEventRow,
+    AlertRow,
+    NotificationAttemptRow,
+    NotificationRow,
+    RejectedPayloadRow,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class AlertFilter:
     text: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    acknowledged: bool | None = None
     after: tuple[datetime, uuid.UUID] | None = field(default=None)
 
 
@@ -56,6 +63,9 @@ def alert_query(dialect: str, flt: AlertFilter, limit: int) -> Select[AlertRow]:
         conditions.append(AlertRow.last_received_at >= flt.since)
     if flt.until:
         conditions.append(AlertRow.first_received_at <= flt.until)
+    if flt.acknowledged is not None:
+        conditions.append(AlertRow.acknowledged_at.is_not(None) if flt.acknowledged
+                          else AlertRow.acknowledged_at.is_(None))
     if flt.after:
         after_at, after_id = flt.after
         conditions.append(or_(AlertRow.first_received_at < after_at,
@@ -103,3 +113,35 @@ async def list_rejected(
 async def add_rejected(session: AsyncSession, row: RejectedPayloadRow) -> None:
     session.add(row)
     await session.flush()
+
+
+async def list_notifications(
+    session: AsyncSession, *, alert_id: uuid.UUID | None = None, status: str | None = None,
+    channel: str | None = None, after_id: int | None = None, limit: int = 50,
+) -> list[NotificationRow]:
+    """Notifications, newest first."""
+    statement = select(NotificationRow)
+    if alert_id is not None:
+        statement = statement.where(NotificationRow.alert_id == alert_id)
+    if status is not None:
+        statement = statement.where(NotificationRow.status == status)
+    if channel is not None:
+        statement = statement.where(NotificationRow.channel == channel)
+    if after_id is not None:
+        statement = statement.where(NotificationRow.id < after_id)
+    statement = statement.order_by(NotificationRow.id.desc()).limit(limit)
+    return list((await session.scalars(statement)).all())
+
+
+async def attempts_of(session: AsyncSession,
+                      ids: Sequence[int]) -> dict[int, list[NotificationAttemptRow]]:
+    found: dict[int, list[NotificationAttemptRow]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = await session.scalars(
+        select(NotificationAttemptRow)
+        .where(NotificationAttemptRow.notification_id.in_(list(ids)))
+        .order_by(NotificationAttemptRow.id))
+    for row in rows:
+        found[row.notification_id].append(row)
+    return found

@@ -16,8 +16,9 @@ from aggregator.store.alerts import lock_fingerprints
 from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
 
 
-async def expire_due(session: AsyncSession, now: datetime, batch_size: int) -> int:
-    """Resolve up to ``batch_size`` firing alerts whose ``expires_at`` passed, as ``expired``."""
+async def expire_due(session: AsyncSession, now: datetime, batch_size: int) -> list[AlertRow]:
+    """Resolve up to ``batch_size`` firing alerts whose ``expires_at`` passed, as ``expired``;
+    returns the rows it resolved (as they are now)."""
     due = (await session.execute(
         select(AlertRow.id, AlertRow.fingerprint, AlertRow.expires_at)
         .where(AlertRow.status == Status.FIRING.value, AlertRow.expires_at < now)
@@ -25,7 +26,7 @@ async def expire_due(session: AsyncSession, now: datetime, batch_size: int) -> i
         .limit(batch_size)
     )).all()
     if not due:
-        return 0
+        return []
     await lock_fingerprints(session, [row.fingerprint for row in due])
     expired = (await session.execute(
         update(AlertRow)
@@ -42,7 +43,9 @@ async def expire_due(session: AsyncSession, now: datetime, batch_size: int) -> i
                         "reason": "no delivery before expires_at; the source never resolves"}}
             for row in expired
         ])
-    return len(expired)
+    return list((await session.scalars(
+        select(AlertRow).where(AlertRow.id.in_([row.id for row in expired]))
+        .execution_options(populate_existing=True))).all())
 
 
 async def delete_before(session: AsyncSession, cutoff: datetime, batch_size: int) -> int:

@@ -156,9 +156,10 @@ async def retry_dead(session: AsyncSession, notification_id: int, now: datetime)
 
 async def depth(session: AsyncSession, now: datetime) -> tuple[dict[str, int], float]:
     """Rows by status and the age in seconds of the oldest pending row (0 when none)."""
-    counts = dict((await session.execute(
-        select(NotificationRow.status, func.count()).group_by(NotificationRow.status)
-    )).tuples().all())
+    counts: dict[str, int] = {
+        status: count for status, count in await session.execute(
+            select(NotificationRow.status, func.count()).group_by(NotificationRow.status))
+    }
     oldest = await session.scalar(
         select(func.min(NotificationRow.created_at)).where(NotificationRow.status == PENDING))
     age = (now - oldest).total_seconds() if oldest is not None else 0.0

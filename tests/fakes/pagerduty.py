@@ -1,0 +1,451 @@
+"""A loopback fake of the PagerDuty Events API v2 (``POST /v2/enqueue``) for tests.
+
+Owns: an aiohttp server on 127.0.0.1 that validates events as PagerDuty documents them
+(400 ``invalid event`` with ``errors``, 202 ``success`` with the ``dedup_key``), enforces the
+512 KB body limit, keeps alert state per (routing key, dedup key), records every request,
+and injects faults (forced statuses, Retry-After, delays, dropped connections, an outage with
+connection refused on the same port, a sliding-window rate limit). :class:`LoopbackTransport`
+lets the real ``pagerduty`` client keep its ``https://events.pagerduty.com`` URL while the
+bytes go to the fake.
+
+Usage::
+
+    async with pagerduty_fake() as fake:
+        channel = PagerDutyChannel("pd", config, transport=fake.transport())
+        fake.fail_next(2, status=500)
+        ...
+        assert fake.incident(fingerprint).status == "acknowledged"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2
+from aiohttp import web
+
+#: A syntactically valid 32-character integration key for tests.
+ROUTING_KEY = "R0UT1NGk3yF0rT3sts0nlyAbCdEf0123"
+MAX_BODY_BYTES = 512 * 1024
+SEVERITIES = frozenset({"critical", "error", "warning", "info"})
+ACTIONS = frozenset({"trigger", "acknowledge", "resolve"})
+
+assert len(ROUTING_KEY) == 32
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How to answer one request instead of (or before) processing it.
+
+    ``status`` set: answer it (with ``body`` or a PagerDuty-like default, and ``Retry-After``
+    when ``retry_after`` is given). ``status`` None: process normally after ``delay``
+    seconds. ``disconnect``: close the connection without an answer.
+    """
+
+    status: int | None = None
+    retry_after: float | str | None = None
+    body: Any = None
+    delay: float = 0.0
+    disconnect: bool = False
+
+
+@dataclass
+class Received:
+    """One request as it arrived, and what the fake did with it."""
+
+    received_at: datetime
+    monotonic: float
+    path: str
+    headers: dict[str, str]
+    size: int
+    body: Any  # the decoded JSON, or None when it did not decode
+    status: int | None = None  # the answer; None when the connection was dropped
+    response: Any = None
+    applied: bool = False  # changed (or opened) an alert
+
+    @property
+    def action(self) -> str | None:
+        return self.body.get("event_action") if isinstance(self.body, dict) else None
+
+    @property
+    def dedup_key(self) -> str | None:
+        return self.body.get("dedup_key") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class FakeAlert:
+    """A PagerDuty alert: opened by a trigger, then acknowledged and/or resolved."""
+
+    routing_key: str
+    dedup_key: str
+    status: str  # "triggered" | "acknowledged" | "resolved"
+    opened_at: datetime
+    payload: dict[str, Any]
+    links: list[Any]
+    events: list[dict[str, Any]] = field(default_factory=list)  # every applied body
+
+    @property
+    def open(self) -> bool:
+        return self.status != "resolved"
+
+
+Responder = Callable[[Received], Fault | None]
+
+
+class PagerDutyFake:
+    """The fake server. Start with ``async with`` or :meth:`start`; see the module doc."""
+
+    def __init__(self, *, port: int = 0, rate_limit: int | None = None,
+                 routing_keys: set[str] | None = None) -> None:
+        self.rate_limit = rate_limit  # events per routing key per sliding 60 s; None = off
+        self.routing_keys = routing_keys  # None accepts any 32-character key
+        self.requests: list[Received] = []
+        self.alerts: list[FakeAlert] = []  # every alert ever opened, oldest first
+        self._open: dict[tuple[str, str], FakeAlert] = {}
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._responder: Responder | None = None
+        self._windows: dict[str, collections.deque[float]] = {}
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Condition()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> PagerDutyFake:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v2/enqueue", self._handle)
+        app.router.add_post("/v2/change/enqueue", self._handle_change)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                               shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self._port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._port = runner.addresses[0][1]
+        self._runner = runner
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> PagerDutyFake:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def down(self) -> None:
+        """Stop listening and drop open connections: clients get connection refused."""
+        await self.close()
+
+    async def up(self) -> None:
+        """Listen again on the same port (state and records are kept)."""
+        if self._runner is None:
+            await self.start()
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        await self.down()
+        try:
+            yield
+        finally:
+            await self.up()
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def transport(self, **kwargs: Any) -> LoopbackTransport:
+        """A transport for ``EventsApiV2Client`` / ``PagerDutyChannel`` that reaches this fake."""
+        return LoopbackTransport(self, **kwargs)
+
+    # --- fault injection ----------------------------------------------------------------
+
+    def fail_next(self, n: int = 1, status: int = 500, *, retry_after: float | str | None = None,
+                  body: Any = None) -> None:
+        """Answer the next ``n`` requests with ``status`` (nothing is recorded as applied)."""
+        self._faults.extend(Fault(status=status, retry_after=retry_after, body=body)
+                            for _ in range(n))
+
+    def slow_next(self, n: int = 1, delay: float = 1.0) -> None:
+        """Wait ``delay`` seconds before processing each of the next ``n`` requests."""
+        self._faults.extend(Fault(delay=delay) for _ in range(n))
+
+    def disconnect_next(self, n: int = 1) -> None:
+        """Close the connection without answering the next ``n`` requests."""
+        self._faults.extend(Fault(disconnect=True) for _ in range(n))
+
+    def respond_with(self, responder: Responder | None) -> None:
+        """Consulted for every request once the queued faults are used up; None to remove."""
+        self._responder = responder
+
+    def reset(self) -> None:
+        """Forget records, alerts and pending faults (the listener stays as it is)."""
+        self.requests.clear()
+        self.alerts.clear()
+        self._open.clear()
+        self._faults.clear()
+        self._responder = None
+        self._windows.clear()
+
+    # --- inspection ---------------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        return len(self.requests)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Bodies of the events answered 202, in arrival order."""
+        return [r.body for r in self.requests if r.status == 202 and isinstance(r.body, dict)]
+
+    def incident(self, dedup_key: str, routing_key: str | None = None) -> FakeAlert | None:
+        """The newest alert with ``dedup_key`` (and ``routing_key``, if given)."""
+        for alert in reversed(self.alerts):
+            if alert.dedup_key == dedup_key and routing_key in (None, alert.routing_key):
+                return alert
+        return None
+
+    async def wait_for_requests(self, count: int) -> list[Received]:
+        """Wait until at least ``count`` requests have arrived (answered or not).
+
+        Gives up with ``TimeoutError`` after 10 s; wrap it in ``asyncio.timeout`` for less.
+        """
+        async with asyncio.timeout(10), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= count)
+        return self.requests
+
+    # --- the endpoint -------------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> Received:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        received = Received(
+            received_at=datetime.now(UTC), monotonic=time.monotonic(), path=request.path,
+            headers=dict(request.headers), size=len(raw), body=body)
+        self.requests.append(received)
+        async with self._arrived:
+            self._arrived.notify_all()
+        return received
+
+    def _next_fault(self, received: Received) -> Fault | None:
+        if self._faults:
+            return self._faults.popleft()
+        if self._responder is not None:
+            return self._responder(received)
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        received = await self._record(request)
+        fault = self._next_fault(received)
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.disconnect:
+                if request.transport is not None:
+                    request.transport.close()
+                raise asyncio.CancelledError  # aiohttp ends the handler quietly
+            if fault.status is not None:
+                return self._answer(received, fault.status, _fault_body(fault),
+                                    retry_after=fault.retry_after)
+        if self.rate_limit is not None and self._throttled(received):
+            return self._answer(received, 429, {
+                "status": "throttle event",
+                "message": "Requests for this service are arriving too quickly. "
+                           "Please retry later."})
+        errors = validate_event(received.body, received.size, self.routing_keys)
+        if errors:
+            return self._answer(received, 400, {"status": "invalid event",
+                                                "message": "Event object is invalid",
+                                                "errors": errors})
+        event: dict[str, Any] = received.body
+        dedup_key = event.get("dedup_key") or uuid.uuid4().hex
+        received.applied = self._apply(event, dedup_key, received.received_at)
+        return self._answer(received, 202, {"status": "success", "message": "Event processed",
+                                            "dedup_key": dedup_key})
+
+    async def _handle_change(self, request: web.Request) -> web.StreamResponse:
+        received = await self._record(request)
+        return self._answer(received, 202, {"status": "success",
+                                            "message": "Change event processed"})
+
+    def _answer(self, received: Received, status: int, body: Any, *,
+                retry_after: float | str | None = None) -> web.Response:
+        received.status = status
+        received.response = body
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        if isinstance(body, str):
+            return web.Response(status=status, text=body, headers=headers)
+        return web.json_response(body, status=status, headers=headers)
+
+    def _throttled(self, received: Received) -> bool:
+        key = received.body.get("routing_key") if isinstance(received.body, dict) else None
+        window = self._windows.setdefault(str(key), collections.deque())
+        while window and received.monotonic - window[0] >= 60.0:
+            window.popleft()
+        if self.rate_limit is not None and len(window) >= self.rate_limit:
+            return True
+        window.append(received.monotonic)
+        return False
+
+    def _apply(self, event: dict[str, Any], dedup_key: str, at: datetime) -> bool:
+        """PagerDuty's dedup rules: ack/resolve only touch an open alert of the same key."""
+        slot = (event["routing_key"], dedup_key)
+        alert = self._open.get(slot)
+        action = event["event_action"]
+        if action == "trigger":
+            if alert is None:
+                alert = FakeAlert(routing_key=slot[0], dedup_key=dedup_key, status="triggered",
+                                  opened_at=at, payload=event["payload"],
+                                  links=list(event.get("links") or []))
+                self.alerts.append(alert)
+                self._open[slot] = alert
+            else:  # deduplicated into the open alert; its state does not change
+                alert.payload = event["payload"]
+            alert.events.append(event)
+            return True
+        if alert is None:
+            return False  # dropped, as PagerDuty does
+        alert.events.append(event)
+        if action == "acknowledge":
+            alert.status = "acknowledged"
+        else:
+            alert.status = "resolved"
+            del self._open[slot]
+        return True
+
+
+def _fault_body(fault: Fault) -> Any:
+    if fault.body is not None:
+        return fault.body
+    status = fault.status or 500
+    if status == 429:
+        return {"status": "throttle event",
+                "message": "Requests for this service are arriving too quickly. "
+                           "Please retry later."}
+    if status == 400:
+        return {"status": "invalid event", "message": "Event object is invalid",
+                "errors": ["forced by the test"]}
+    if status >= 500:
+        return "<html><body><h1>Server Error</h1></body></html>"
+    return {"status": "error", "message": f"forced HTTP {status}"}
+
+
+def _blank(value: Any) -> bool:
+    return not isinstance(value, str) or not value.strip()
+
+
+def validate_event(body: Any, size: int, routing_keys: set[str] | None = None) -> list[str]:
+    """PagerDuty's documented checks for an Events API v2 body; empty when valid."""
+    if size > MAX_BODY_BYTES:
+        return [f"Payload too large: {size} bytes (the limit is {MAX_BODY_BYTES} bytes)"]
+    if not isinstance(body, dict):
+        return ["Event object is not valid JSON"]
+    errors: list[str] = []
+    key = body.get("routing_key")
+    if not isinstance(key, str) or len(key) != 32:
+        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    elif routing_keys is not None and key not in routing_keys:
+        errors.append("Invalid routing key")
+    action = body.get("event_action")
+    if action not in ACTIONS:
+        errors.append("'event_action' is missing or blank" if action is None else
+                      "'event_action' must be one of trigger, acknowledge, resolve")
+    dedup_key = body.get("dedup_key")
+    if dedup_key is not None:
+        if not isinstance(dedup_key, str):
+            errors.append("'dedup_key' must be a string")
+        elif len(dedup_key) > 255:
+            errors.append("Length of 'dedup_key' is too long (maximum is 255 characters)")
+    if action in ("acknowledge", "resolve") and _blank(dedup_key):
+        errors.append("'dedup_key' is missing or blank")
+    if action == "trigger":
+        errors.extend(_validate_payload(body.get("payload")))
+    links = body.get("links", [])
+    if not isinstance(links, list) or any(
+            not isinstance(link, dict) or _blank(link.get("href")) for link in links):
+        errors.append("'links' must be a list of objects with an 'href'")
+    images = body.get("images", [])
+    if not isinstance(images, list) or any(
+            not isinstance(image, dict) or _blank(image.get("src")) for image in images):
+        errors.append("'images' must be a list of objects with a 'src'")
+    return errors
+
+
+def _validate_payload(payload: Any) -> list[str]:
+    if not isinstance(payload, dict):
+        return ["'payload' is missing or not an object"]
+    errors: list[str] = []
+    summary = payload.get("summary")
+    if not isinstance(summary, str) or _blank(summary):
+        errors.append("'payload.summary' is missing or blank")
+    elif len(summary) > 1024:
+        errors.append("Length of 'payload.summary' is too long (maximum is 1024 characters)")
+    if _blank(payload.get("source")):
+        errors.append("'payload.source' is missing or blank")
+    if payload.get("severity") not in SEVERITIES:
+        errors.append("'payload.severity' must be one of critical, error, warning, info")
+    timestamp = payload.get("timestamp")
+    if timestamp is not None:
+        try:
+            datetime.fromisoformat(str(timestamp))
+        except ValueError:
+            errors.append("'payload.timestamp' is not an ISO 8601 date-time")
+    details = payload.get("custom_details")
+    if details is not None and not isinstance(details, dict | str):
+        errors.append("'payload.custom_details' must be an object")
+    return errors
+
+
+class LoopbackTransport(httpx2.HTTPTransport):
+    """Sends every request (e.g. ``https://events.pagerduty.com/v2/enqueue``) to the fake
+    over plain HTTP on 127.0.0.1, reading the port at request time (so it follows restarts).
+
+    The ``pagerduty`` client refuses non-https base URLs, so this is how it reaches a fake
+    while keeping its real configuration.
+    """
+
+    def __init__(self, fake: PagerDutyFake, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fake = fake
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1",
+                                            port=self._fake.port)
+        return super().handle_request(request)
+
+
+@contextlib.asynccontextmanager
+async def pagerduty_fake(**kwargs: Any) -> AsyncIterator[PagerDutyFake]:
+    """Start a fake (``PagerDutyFake(**kwargs)``) for the body of the ``async with``."""
+    fake = PagerDutyFake(**kwargs)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
