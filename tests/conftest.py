@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import asyncio.runners
 import json
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -71,9 +73,10 @@ async def make_client(db_settings: dict[str, Any]) -> AsyncIterator[MakeClient]:
     """Start the real application (migrations run on start) with extra settings."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(**overrides: Any) -> TestClient[Any, Any]:
+    async def make(_channels: Any = None, **overrides: Any) -> TestClient[Any, Any]:
         settings = Settings(**{**db_settings, **overrides})
-        client = TestClient(ServiceServer(build_app(settings), host="127.0.0.1"))
+        app = build_app(settings, channels=_channels)
+        client = TestClient(ServiceServer(app, host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
         return client
@@ -95,3 +98,26 @@ def is_postgres(db_settings: dict[str, Any]) -> bool:
 
 async def gather(*aws: Awaitable[Any]) -> list[Any]:
     return list(await asyncio.gather(*aws))
+
+
+
+def _bounded_cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Loop teardown that cannot hang the run: cancel what is left, wait at most 10 s, and
+    print any task that ignored its cancellation (with its stack) so CI shows it.
+
+    pytest-asyncio closes each test's loop with ``asyncio.runners._cancel_all_tasks``, which
+    waits without limit; twice, under two concurrent test runs, a leftover task did not end
+    there and the run stalled. This keeps the evidence and the run alive.
+    """
+    tasks = asyncio.all_tasks(loop)
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    _, stuck = loop.run_until_complete(asyncio.wait(tasks, timeout=10))
+    for task in stuck:
+        print(f"task ignored cancellation at loop close: {task!r}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+
+
+asyncio.runners._cancel_all_tasks = _bounded_cancel_all_tasks  # type: ignore[attr-defined]

@@ -79,9 +79,11 @@ class Worker:
                 handled = 0
             if handled == 0:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the wait ends, and the worker would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(),
-                                           self.settings.poll_interval.total_seconds())
+                    async with asyncio.timeout(self.settings.poll_interval.total_seconds()):
+                        await self._wake.wait()
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; the number of rows handled."""
@@ -130,8 +132,8 @@ class Worker:
                 created_at=first.created_at,
             )
             try:
-                await asyncio.wait_for(channel.send(notice),
-                                       self.settings.lease.total_seconds() / 2)
+                async with asyncio.timeout(self.settings.lease.total_seconds() / 2):
+                    await channel.send(notice)
             except RetryableError as exc:
                 error, status_code, retry_after = exc.message, exc.status_code, exc.retry_after
             except PermanentError as exc:
