@@ -91,3 +91,21 @@ async def test_retention_deletes_old_resolved_alerts_in_batches(db: Database) ->
         orphans = await session.scalar(select(func.count()).select_from(AlertEventRow).where(
             AlertEventRow.alert_id.not_in(select(AlertRow.id))))
     assert orphans == 0
+
+
+async def test_expiry_resolves_on_the_channels_that_got_the_firing(db: Database) -> None:
+    from aggregator.notification_settings import NotificationSettings
+    from aggregator.store.tables import NotificationRow
+
+    routes = NotificationSettings()  # default route: the log channel
+    await ingest(db.write, [azure_log_alert(7)], received_at=T0,
+                 repeat_event_interval=timedelta(minutes=5), expire_after=timedelta(hours=24),
+                 notifications=routes)
+    settings = Settings(expire_after=timedelta(hours=24), notifications=routes)
+    assert await run_once(db, settings, T0 + timedelta(hours=25)) == (1, 0)
+    async with db.read() as session:
+        rows = (await session.execute(
+            select(NotificationRow.channel, NotificationRow.action, NotificationRow.reason)
+            .order_by(NotificationRow.id))).all()
+    assert [tuple(r) for r in rows] == [("log", "trigger", "new"),
+                                        ("log", "resolve", "expired")]
