@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +83,39 @@ def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
         with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5) as response:
             assert json.load(response)["items"][0]["name"] == "KubeNodeNotReady"
         assert (tmp_path / "aggregator.db").exists()
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+
+
+def test_worker_command_serves_health_and_metrics_and_stops(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "worker", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        sample = b'aggregator_outbox_notifications{status="pending"} 0.0'
+        for _ in range(50):  # the worker's first pass sets the outbox gauges
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+                if sample in response.read():
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the worker never reported the outbox depth")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5)
+        assert info.value.code == 404  # the worker does not serve the API
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()

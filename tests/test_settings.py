@@ -72,3 +72,45 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
                                                 ("10.0.0.4", False), ("", False)])
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_bad_route_settings_name_the_key_and_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        "    mail: {type: email, host: smtp, from: a@example.com, to: [b@example.com]}\n"
+        "  routes:\n"
+        "    - match: {min_severity: error}\n"
+        "      channels: [mail]\n"
+        "    - match:\n"
+        "        labels: ['team=~(unclosed']\n"
+        "      channels: [mail]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert "notifications.routes.1.match.labels" in message
+    assert "line 8" in message
+    assert "bad regular expression" in message
+
+
+def test_route_to_an_undefined_channel_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text("notifications:\n  routes:\n    - channels: [pagerduty]\n")
+    with pytest.raises(ConfigError, match="no channel named 'pagerduty'"):
+        load_settings(config)
+
+
+def test_the_example_configuration_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "examples" / "aggregator.yaml"
+    secret = tmp_path / "secret"
+    secret.write_text("R0UT1NGk3yF0rT3sts0nlyAbCdEf0123\n")
+    text = example.read_text().replace("/var/run/secrets/aggregator/pagerduty-routing-key",
+                                       str(secret))
+    text = text.replace("/var/run/secrets/aggregator/smtp-password", str(secret))
+    config = tmp_path / "example.yaml"
+    config.write_text(text)
+    settings = load_settings(config)
+    assert set(settings.notifications.channels) == {"oncall_pagerduty", "team_mail", "log"}
+    assert len(settings.notifications.routes) == 4
