@@ -115,6 +115,7 @@ def test_worker_command_serves_health_and_metrics_and_stops(tmp_path: Path) -> N
             raise AssertionError("the worker never reported the outbox depth")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5)
+        info.value.close()
         assert info.value.code == 404  # the worker does not serve the API
     finally:
         process.terminate()
