@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from aggregator.api import actions, alerts, health, notifications, webhooks
+from aggregator.api import actions, alerts, health, notifications, silences, webhooks
 from aggregator.api.schemas import (
     AckIn,
     AlertEventPage,
@@ -79,13 +79,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/notifications/{notification_id}/retry", actions.retry_notification,
           "Send a dead notification again", NotificationOut, auth="write",
           tag="notifications"),
-    Route("POST", "/api/v1/silences", actions.create_silence, "Create a silence", SilenceOut,
+    Route("POST", "/api/v1/silences", silences.create_silence, "Create a silence", SilenceOut,
           201, body=SilenceIn, auth="write", tag="silences"),
-    Route("GET", "/api/v1/silences", actions.list_silences, "List silences, newest first",
+    Route("GET", "/api/v1/silences", silences.list_silences, "List silences, newest first",
           SilencePage, query=SilenceQuery, auth="read", tag="silences"),
-    Route("GET", "/api/v1/silences/{silence_id}", actions.get_silence, "Get one silence",
+    Route("GET", "/api/v1/silences/{silence_id}", silences.get_silence, "Get one silence",
           SilenceOut, auth="read", tag="silences"),
-    Route("DELETE", "/api/v1/silences/{silence_id}", actions.delete_silence,
+    Route("DELETE", "/api/v1/silences/{silence_id}", silences.delete_silence,
           "End a silence now", SilenceOut, auth="write", tag="silences"),
     Route("GET", "/healthz", health.healthz, "Liveness", HealthOut, tag="health"),
     Route("GET", "/readyz", health.readyz, "Readiness: database reachable and migrated",
