@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint install install-test clean
+TOOLS := .venv-tools/bin
+
+.PHONY: run test lint install install-test tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +20,15 @@ install-test: $(BIN)/python
 run: install
 	$(BIN)/aggregator serve
 
-test: install-test lint
+# Command-line checkers the deployment tests run (kept apart: their pins clash with ours).
+$(TOOLS)/python:
+	$(PYTHON) -m venv .venv-tools
+	$(TOOLS)/python -m pip install --quiet --upgrade pip
+
+tools: $(TOOLS)/python
+	$(TOOLS)/python -m pip install --quiet -r tools-requirements.txt
+
+test: install-test tools lint
 	$(BIN)/python -m pytest
 
 lint:
@@ -26,4 +36,4 @@ lint:
 	$(BIN)/python -m mypy aggregator
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-tools *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
