@@ -1,0 +1,1 @@
+"""Container image and Kubernetes manifests (Dockerfile, deploy/)."""
