@@ -80,6 +80,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         else:
             raise
     except AuthError as exc:
+        if is_webhook:  # a sender with a wrong token loses alerts: say so loudly
+            log.warning("refused %s from %s: %s", request.path, request.remote, exc.message)
         response = error_response(exc.status, "unauthorized" if exc.status == 401
                                   else "forbidden", exc.message)
     except PayloadError as exc:
