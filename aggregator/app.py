@@ -20,6 +20,7 @@ from aggregator.api.access_log import AccessLogger
 from aggregator.api.auth import Authenticator
 from aggregator.api.context import SERVICES, Services
 from aggregator.api.openapi import openapi
+from aggregator.api.ratelimit import rate_limit_middleware
 from aggregator.api.responses import error_middleware
 from aggregator.api.routes import add_routes
 from aggregator.channels import build_channels
@@ -63,7 +64,10 @@ def build_app(settings: Settings, services: Services | None = None, *,
     services = services or Services(
         settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=Metrics()
     )
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    rate_limit = rate_limit_middleware(settings.api_rate_limit, keyed_by_token=bool(
+        settings.auth.api_read_tokens or settings.auth.api_write_tokens))
+    app = web.Application(middlewares=[error_middleware, rate_limit],
+                          client_max_size=settings.max_body_bytes)
     app[SERVICES] = services
     add_routes(app, openapi, health_only=worker_only)
     if worker_only:

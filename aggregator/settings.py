@@ -103,6 +103,27 @@ class DeliverySettings(BaseModel):
         return self
 
 
+class RateLimitSettings(BaseModel):
+    """Per-token rate limit of the API (never of webhooks or health routes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(
+        default=50.0, ge=0, description="requests per second per API token (per remote "
+        "address when the API has no tokens); 0 turns the limit off")
+    burst: int = Field(default=100, ge=1, description="requests allowed at once above the rate")
+    max_keys: int = Field(default=10_000, ge=1,
+                          description="callers tracked at once; the least recent is dropped")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, data: Any) -> Any:
+        """``api_rate_limit: 20`` is short for ``api_rate_limit: {per_second: 20}``."""
+        if isinstance(data, (int, float, str)) and not isinstance(data, bool):
+            return {"per_second": data}
+        return data
+
+
 class Settings(BaseSettings):
     """Every setting of the service. Defaults are the embedded, no-configuration mode."""
 
@@ -145,6 +166,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    api_rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     config_file: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

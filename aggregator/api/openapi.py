@@ -18,6 +18,7 @@ _ERRORS = {
     "400": "malformed request", "401": "missing or wrong token", "403": "token lacks the role",
     "404": "not found", "409": "conflicts with the current state",
     "413": "body above max_body_bytes", "415": "body is not JSON",
+    "429": "too many API requests for this token (Retry-After; setting api_rate_limit)",
     "422": "payload does not match the source's schema", "503": "try again (Retry-After)",
 }
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
@@ -75,6 +76,8 @@ def build_document() -> dict[str, Any]:
         operation["responses"] = {str(route.status): ok}
         for code, text in _ERRORS.items():
             if route.auth is None and code in ("401", "403"):
+                continue
+            if code == "429" and route.auth not in ("read", "write"):
                 continue
             operation["responses"][code] = {
                 "description": text, "content": {"application/json": {"schema": error_ref}}}

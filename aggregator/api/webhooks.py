@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -69,15 +70,26 @@ def _finite(text: str) -> float:
     return value
 
 
+def _storable(text: str) -> str:
+    # U+0000 and lone surrogates are valid JSON escapes, but PostgreSQL cannot store them
+    # and they cannot be encoded as UTF-8 (the fingerprint hashes UTF-8): use U+FFFD.
+    text = text.replace("\x00", "\ufffd")
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _without_nul(value: Any) -> Any:
-    """Replace U+0000, which PostgreSQL cannot store in text or JSONB, by U+FFFD."""
+    """Every string made storable (see ``_storable``), keys included."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _storable(value)
     if isinstance(value, list):
         return [_without_nul(item) for item in value]
     if isinstance(value, dict):
         return {_without_nul(k): _without_nul(v) for k, v in value.items()}
     return value
+
+
+# A NUL or a UTF-16 surrogate can only reach a JSON string as an escape: look for those.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _decode(body: bytes, content_type: str) -> object:
@@ -98,8 +110,8 @@ def _decode(body: bytes, content_type: str) -> object:
     except ValueError as exc:
         raise _RejectedError(400, "invalid_json", f"body is not valid JSON: {exc}",
                         body=body, body_size=len(body)) from exc
-    # JSON can only carry NUL as the escape \u0000: skip the walk when it is absent.
-    return _without_nul(payload) if "\\u0000" in text else payload
+    # Walk the payload only when such an escape occurs (almost never).
+    return _without_nul(payload) if _UNSTORABLE_ESCAPE.search(text) else payload
 
 
 def _parse(services: Services, source: Source, payload: object, received_at: datetime,
