@@ -99,11 +99,22 @@ class Worker:
             batches.setdefault(key, []).append(row)
         limit = asyncio.Semaphore(self.settings.concurrency)
 
-        async def bounded(rows: list[outbox.Claimed]) -> None:
+        async def bounded(rows: list[outbox.Claimed]) -> list[tuple[outbox.Claimed,
+                                                                    outbox.Outcome]]:
             async with limit:
-                await self._deliver(rows)
+                return await self._deliver(rows)
 
-        await asyncio.gather(*(bounded(rows) for rows in batches.values()))
+        results = await asyncio.gather(*(bounded(rows) for rows in batches.values()))
+        # One transaction records the whole batch: a crash before it only means a re-send
+        # after the lease, which the channels make harmless (PagerDuty dedup_key).
+        async with self.db.write() as session, session.begin():
+            for row, outcome in (pair for result in results for pair in result):
+                owned = await outbox.finish(session, row, outcome)
+                self.metrics.notifications.labels(
+                    row.channel, outcome.status if owned else "lease_lost").inc()
+                if outcome.status == outbox.DEAD and owned:
+                    log.warning("notification %d to %s is dead: %s", row.id, row.channel,
+                                outcome.error)
         return len(claimed)
 
     async def release_silences(self) -> int:
@@ -114,7 +125,10 @@ class Worker:
             self.wake()
         return released
 
-    async def _deliver(self, rows: list[outbox.Claimed]) -> None:
+    async def _deliver(
+        self, rows: list[outbox.Claimed]
+    ) -> list[tuple[outbox.Claimed, outbox.Outcome]]:
+        """Send one notice; the outcome for each of its rows (recorded by the caller)."""
         first = rows[0]
         channel = self.channels.get(first.channel)
         started = self.clock()
@@ -146,15 +160,8 @@ class Worker:
         elapsed = time.perf_counter() - clock_started
         finished = self.clock()
         self.metrics.attempt_seconds.labels(first.channel).observe(elapsed)
-        async with self.db.write() as session, session.begin():
-            for row in rows:
-                outcome = self._outcome(row, started, finished, error, status_code,
-                                        retry_after, permanent)
-                owned = await outbox.finish(session, row, outcome)
-                result = outcome.status if owned else "lease_lost"
-                self.metrics.notifications.labels(row.channel, result).inc()
-                if outcome.status == outbox.DEAD and owned:
-                    log.warning("notification %d to %s is dead: %s", row.id, row.channel, error)
+        return [(row, self._outcome(row, started, finished, error, status_code, retry_after,
+                                    permanent)) for row in rows]
 
     def _outcome(self, row: outbox.Claimed, started: datetime, finished: datetime,
                  error: str | None, status_code: int | None, retry_after: float | None,
