@@ -68,7 +68,7 @@ class EmailConfig(_Strict):
         default=None, description="folder with subject.txt, body.txt, body.html to override")
     ca_file: Path | None = None
     validate_certs: bool = True
-    timeout: float = Field(default=30.0, gt=0, le=300)
+    timeout: float = Field(default=20.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _check(self) -> EmailConfig:
@@ -91,6 +91,18 @@ class LogConfig(_Strict):
     """Write notifications to the service log (the embedded default)."""
 
     type: Literal["log"]
+
+
+QUIT_TIMEOUT = 2.0  # the courtesy QUIT after an accepted mail
+
+
+def worst_send_seconds(config: PagerDutyConfig | EmailConfig | LogConfig) -> float:
+    """The longest one send on this channel can take (what the worker waits for)."""
+    if isinstance(config, PagerDutyConfig):
+        return config.timeout + 1.0  # one attempt, plus the thread hand-off
+    if isinstance(config, EmailConfig):
+        return config.timeout + min(config.timeout, QUIT_TIMEOUT)
+    return 1.0
 
 
 ChannelConfig = Annotated[PagerDutyConfig | EmailConfig | LogConfig, Field(discriminator="type")]

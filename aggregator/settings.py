@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from aggregator.errors import ConfigError
 from aggregator.model import Severity
-from aggregator.notification_settings import NotificationSettings
+from aggregator.notification_settings import NotificationSettings, worst_send_seconds
 
 ENV_PREFIX = "AGGREGATOR_"
 CONFIG_ENV = "AGGREGATOR_CONFIG"
@@ -178,6 +178,14 @@ class Settings(BaseSettings):
             )
         if self.repeat_event_interval <= timedelta(0):
             raise ValueError("repeat_event_interval must be positive")
+        budget = self.delivery.lease.total_seconds() / 2
+        for name, channel in self.notifications.channels.items():
+            longest = worst_send_seconds(channel)
+            if longest + 1.0 > budget:
+                raise ValueError(
+                    f"notifications.channels.{name}.timeout: a send may take {longest:.0f} s, "
+                    f"more than half of delivery.lease ({budget:.0f} s) allows; lower the "
+                    "timeout or raise the lease, or a slow send could be claimed twice")
         return self
 
     @property

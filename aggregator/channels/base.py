@@ -101,6 +101,9 @@ class Channel(Protocol):
 
     name: str
     groups: bool
+    #: The longest one ``send`` can take; the worker waits this long (plus a margin) and
+    #: settings check that it fits in half the delivery lease.
+    max_send_seconds: float
 
     async def send(self, notice: Notice) -> None: ...
 

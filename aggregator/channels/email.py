@@ -56,7 +56,7 @@ from aggregator.channels.base import (
     RetryableError,
 )
 from aggregator.model import Severity, severity_rank
-from aggregator.notification_settings import EmailConfig
+from aggregator.notification_settings import QUIT_TIMEOUT, EmailConfig, worst_send_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +203,8 @@ class EmailChannel:
 
     def __init__(self, name: str, config: EmailConfig) -> None:
         self.name = name
+        # Connect..DATA is bounded by timeout; the courtesy QUIT after it by QUIT_TIMEOUT.
+        self.max_send_seconds = worst_send_seconds(config)
         self._config = config
         self._env = build_environment(config.templates_dir)
 
@@ -268,8 +270,10 @@ class EmailChannel:
                         message, sender=self._config.sender, recipients=self._config.to)
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise self._translate(exc) from exc
-            with suppress(aiosmtplib.SMTPException, OSError):  # delivered; QUIT is courtesy
-                async with asyncio.timeout(self._config.timeout):
+            # Delivered once DATA is accepted; QUIT is a courtesy with a short bound, so a
+            # server that stalls on it can never make the worker count the mail as failed.
+            with suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                async with asyncio.timeout(min(self._config.timeout, QUIT_TIMEOUT)):
                     await client.quit()
         finally:
             client.close()

@@ -11,6 +11,7 @@ log = logging.getLogger("aggregator.notifications")
 
 class LogChannel:
     groups = False
+    max_send_seconds = 1.0
 
     def __init__(self, name: str) -> None:
         self.name = name

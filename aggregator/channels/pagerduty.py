@@ -35,7 +35,7 @@ from aggregator.channels.base import (
     PermanentError,
     RetryableError,
 )
-from aggregator.notification_settings import PagerDutyConfig
+from aggregator.notification_settings import PagerDutyConfig, worst_send_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +262,7 @@ class PagerDutyChannel:
         if config.routing_key is None:  # the config validator guarantees it
             raise ValueError("routing_key is required")
         self.name = name
+        self.max_send_seconds = worst_send_seconds(config)
         self._secret = config.routing_key.get_secret_value()
         self._owns_executor = executor is None
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(

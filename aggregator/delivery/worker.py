@@ -146,7 +146,7 @@ class Worker:
                 created_at=first.created_at,
             )
             try:
-                async with asyncio.timeout(self.settings.lease.total_seconds() / 2):
+                async with asyncio.timeout(channel.max_send_seconds + 1.0):
                     await channel.send(notice)
             except RetryableError as exc:
                 error, status_code, retry_after = exc.message, exc.status_code, exc.retry_after
