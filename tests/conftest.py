@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.runners
+import contextlib
 import json
 import os
 import sys
@@ -30,8 +31,27 @@ def load_fixture(source: str, name: str) -> Any:
     return json.loads((FIXTURES / source / name).read_text())
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@contextlib.asynccontextmanager
+async def pg_schema() -> AsyncIterator[str]:
+    """A fresh schema on the shared PostgreSQL server (never anything else), dropped after."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(asyncpg_dsn(PG_URL))
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    try:
+        yield schema
+    finally:
+        conn = await asyncpg.connect(asyncpg_dsn(PG_URL))
+        try:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()
 
 
 @pytest.fixture(params=DATABASES)
@@ -42,20 +62,8 @@ async def db_settings(
     if request.param == "sqlite":
         yield {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"}
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await conn.close()
-    try:
+    async with pg_schema() as schema:
         yield {"database_url": PG_URL, "database_schema": schema}
-    finally:
-        conn = await asyncpg.connect(_asyncpg_dsn(PG_URL))
-        try:
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        finally:
-            await conn.close()
 
 
 class ServiceServer(TestServer):

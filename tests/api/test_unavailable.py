@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from aggregator.api.context import SERVICES
 from tests.api.helpers import Client, alerts, fixture, post
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, pg_schema
 
 AM = "/webhooks/alertmanager"
 
@@ -66,28 +64,21 @@ class CuttableProxy:
 
 
 @pytest.fixture
-async def pg_schema() -> AsyncIterator[str]:
+async def schema() -> AsyncIterator[str]:
     if not PG_URL:
         pytest.skip("AGGREGATOR_TEST_DATABASE_URL not set (CI sets it)")
-    dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f"CREATE SCHEMA {schema}")
-    await conn.close()
-    yield schema
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    await conn.close()
+    async with pg_schema() as name:
+        yield name
 
 
 async def test_postgres_gone_answers_503_then_202_when_back(make_client: Any,
-                                                            pg_schema: str) -> None:
+                                                            schema: str) -> None:
     proxy = CuttableProxy(5432)
     await proxy.start()
     try:
         url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         assert url != PG_URL
-        client: Client = await make_client(database_url=url, database_schema=pg_schema)
+        client: Client = await make_client(database_url=url, database_schema=schema)
         payload = fixture("alertmanager", "firing_single_alert_group.json")
         await post(client, AM, payload)
 

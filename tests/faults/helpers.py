@@ -9,12 +9,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import asyncpg
 from aiohttp.test_utils import TestClient
 
 from aggregator.app import build_app
 from aggregator.settings import Settings
-from tests.conftest import PG_URL, ServiceServer
+from tests.conftest import PG_URL, ServiceServer, pg_schema
 
 AM = "/webhooks/alertmanager"
 Client = TestClient[Any, Any]
@@ -38,28 +37,6 @@ def am_message(name: str, *, severity: str = "critical", description: str = "") 
         }],
     }
 
-
-def asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-@contextlib.asynccontextmanager
-async def pg_schema() -> AsyncIterator[str]:
-    """A fresh schema on the shared PostgreSQL server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(asyncpg_dsn(PG_URL))
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await conn.close()
-    try:
-        yield schema
-    finally:
-        conn = await asyncpg.connect(asyncpg_dsn(PG_URL))
-        try:
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        finally:
-            await conn.close()
 
 
 @contextlib.asynccontextmanager
@@ -109,3 +86,5 @@ async def client_pages(client: Client, path: str, **params: Any) -> list[dict[st
         return response.status, await response.json()
 
     return await all_pages(get, path, **params)
+
+__all__ = ["PG_URL", "pg_schema"]
