@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,12 +60,15 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """The embedded default: SQLite file in the working directory, migrated on start."""
+@contextlib.contextmanager
+def running(tmp_path: Path, command: str) -> Iterator[str]:
+    """``aggregator <command>`` with no settings, in ``tmp_path``, ready; its base URL.
+
+    On leaving, SIGTERM must stop it with exit code 0."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "serve", "--port", str(port)],
+        [sys.executable, "-m", "aggregator", command, "--port", str(port)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -75,6 +80,16 @@ def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
                         break
             except OSError:
                 time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+
+
+def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The embedded default: SQLite file in the working directory, migrated on start."""
+    with running(tmp_path, "serve") as base:
         body = (FIXTURE / "firing_single_alert_group.json").read_bytes()
         request = urllib.request.Request(f"{base}/webhooks/alertmanager", data=body,
                                          headers={"Content-Type": "application/json"})
@@ -83,28 +98,10 @@ def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
         with urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5) as response:
             assert json.load(response)["items"][0]["name"] == "KubeNodeNotReady"
         assert (tmp_path / "aggregator.db").exists()
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
-    assert process.returncode == 0, output
 
 
 def test_worker_command_serves_health_and_metrics_and_stops(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "worker", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
+    with running(tmp_path, "worker") as base:
         sample = b'aggregator_outbox_notifications{status="pending"} 0.0'
         for _ in range(50):  # the worker's first pass sets the outbox gauges
             with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
@@ -117,7 +114,3 @@ def test_worker_command_serves_health_and_metrics_and_stops(tmp_path: Path) -> N
             urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5)
         info.value.close()
         assert info.value.code == 404  # the worker does not serve the API
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
-    assert process.returncode == 0, output
