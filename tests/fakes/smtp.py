@@ -230,6 +230,41 @@ class _Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
+class _ClosingController(Controller):
+    """aiosmtpd's threaded controller, but :meth:`stop` first closes the sessions still open.
+
+    The stock ``stop()`` cancels the tasks and closes the loop with client connections still
+    open; their transports are then collected unclosed (``ResourceWarning``), which the
+    test suite turns into errors.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sessions: list[SMTP] = []
+
+    def factory(self) -> SMTP:
+        server = super().factory()
+        self._sessions = [s for s in self._sessions if s.transport is not None]
+        self._sessions.append(server)
+        return server
+
+    async def _close_sessions(self) -> None:
+        for server in self._sessions:
+            if server.transport is not None:
+                server.transport.close()
+        self._sessions = []
+        await asyncio.sleep(0.05)  # let connection_lost run before the loop stops
+
+    def stop(self, no_assert: bool = False) -> None:
+        if self._thread is not None and self.loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._close_sessions(), self.loop)
+            try:
+                future.result(timeout=5)
+            except Exception:  # noqa: S110 - stopping anyway
+                pass
+        super().stop(no_assert)
+
+
 class SmtpServer:
     """A loopback SMTP server for one test (or module). Start with ``with`` or ``start()``.
 
@@ -325,7 +360,7 @@ class SmtpServer:
             # auth_require_tls=False (needed for implicit TLS) emits a warning.
             kwargs["auth_require_tls"] = self.security == "starttls"
         handler = _Handler(self._state, auth_required=self.auth is not None)
-        return Controller(handler, **kwargs)
+        return _ClosingController(handler, **kwargs)
 
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
                       mechanism: str, auth_data: Any) -> AuthResult:

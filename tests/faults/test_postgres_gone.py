@@ -11,7 +11,15 @@ import pytest
 
 from tests.api.test_unavailable import CuttableProxy
 from tests.conftest import PG_URL
-from tests.faults.helpers import AM, Client, am_message, client_pages, pg_schema, running_app
+from tests.faults.helpers import (
+    AM,
+    Client,
+    am_message,
+    client_pages,
+    eventually,
+    pg_schema,
+    running_app,
+)
 
 SENDERS = 4
 
@@ -64,14 +72,19 @@ async def stream_through_a_cut(client: Client, proxy: CuttableProxy) -> None:
 
     senders = [asyncio.create_task(sender(i)) for i in range(SENDERS)]
     try:
-        await asyncio.sleep(0.7)
+        # Phases end on what the senders saw, not on a clock: a loaded machine is slow.
+        await eventually(lambda: len(by_phase["before"]) >= SENDERS * 2, timeout=30,
+                         what="deliveries accepted before the cut")
         phase["name"] = "cut"
         proxy.cut()
-        await asyncio.sleep(1.5)
+        await eventually(lambda: 503 in by_phase["cut"], timeout=30, what="a 503 during the cut")
+        await asyncio.sleep(0.5)
         assert (await client.get("/readyz")).status == 503
         proxy.restore()
         phase["name"] = "after"
-        await asyncio.sleep(1.5)  # the service reconnects by itself: no restart, no call
+        # The service reconnects by itself: no restart, no call.
+        await eventually(lambda: by_phase["after"][-SENDERS * 3:] == [202] * SENDERS * 3,
+                         timeout=30, what="deliveries accepted again after the cut")
     finally:
         stop.set()
         await asyncio.gather(*senders)
