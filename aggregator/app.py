@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -27,9 +27,11 @@ from aggregator.channels import build_channels
 from aggregator.channels.base import Channel
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
+from aggregator.pipeline.group_commit import GroupCommit
+from aggregator.pipeline.ingest import IngestRequest, IngestResult, ingest_many, may_be_one_request
 from aggregator.settings import Settings
 from aggregator.store import migrate
-from aggregator.store.db import make_database
+from aggregator.store.db import Database, make_database
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,24 @@ def runner_options() -> dict[str, Any]:
         "access_log_class": AccessLogger,
         "access_log": logging.getLogger("aggregator.access"),
     }
+
+
+def ingest_queue(db: Database, settings: Settings,
+                 metrics: Metrics) -> GroupCommit[IngestRequest, IngestResult]:
+    """The group commit in front of the ingest transaction (one writer on SQLite)."""
+
+    async def run(requests: Sequence[IngestRequest]) -> list[IngestResult]:
+        return await ingest_many(
+            db.write, requests, repeat_event_interval=settings.repeat_event_interval,
+            expire_after=settings.expire_after, notifications=settings.notifications,
+        )
+
+    return GroupCommit(
+        run, size=lambda request: len(request.alerts), alone=may_be_one_request,
+        writers=1 if settings.is_sqlite else settings.ingest_writers,
+        max_alerts=settings.ingest_batch_alerts,
+        on_batch=lambda requests, _alerts: metrics.ingest_batch.observe(requests),
+    )
 
 
 def build_app(settings: Settings, services: Services | None = None, *,
@@ -84,7 +104,11 @@ def build_app(settings: Settings, services: Services | None = None, *,
             raise
         services.database = db
         services.schema_head = migrate.head_revision()
+        queue = ingest_queue(db, settings, services.metrics)
+        services.ingest = queue.submit
         yield
+        await queue.aclose()  # what was accepted for commit is committed before the engine goes
+        services.ingest = None
         services.database = None
         await db.engine.dispose()
 

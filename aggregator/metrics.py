@@ -63,5 +63,11 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
 
+        self.ingest_batch = Histogram(
+            "aggregator_ingest_batch_requests",
+            "Webhook requests committed together in one ingest transaction (group commit)",
+            registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

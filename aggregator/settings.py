@@ -146,6 +146,15 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    ingest_batch_alerts: int = Field(
+        default=1000, ge=1, le=100_000,
+        description="concurrent webhook requests share one transaction (group commit) up "
+        "to this many alerts",
+    )
+    ingest_writers: int = Field(
+        default=2, ge=1, le=32,
+        description="ingest transactions running at once on PostgreSQL (SQLite: always 1)",
+    )
     default_severity: Severity = Severity.WARNING
     repeat_event_interval: timedelta = timedelta(minutes=5)
     expire_after: timedelta = Field(

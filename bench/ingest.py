@@ -303,6 +303,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -373,7 +382,8 @@ def pct(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-def summarize(result: PhaseResult, rss: float, rss_peak: float, rows: int) -> dict[str, Any]:
+def summarize(result: PhaseResult, rss: float, rss_peak: float, rows: int,
+              cpu: float = 0.0) -> dict[str, Any]:
     lat = sorted(result.latencies)
     ms = 1000.0
     return {
@@ -389,12 +399,15 @@ def summarize(result: PhaseResult, rss: float, rss_peak: float, rows: int) -> di
         "alerts_ok": result.alerts_ok, "new_ok": result.new_ok,
         "new_share": round(result.new_ok / result.alerts_ok, 3) if result.alerts_ok else 0.0,
         "late_sends": result.late, "rss_mb": round(rss, 1), "rss_peak_mb": round(rss_peak, 1),
-        "rows_stored": rows,
+        "rows_stored": rows, "server_cpu_s": round(cpu, 2),
+        # server CPU per accepted alert: a figure that other load on the machine moves less
+        "server_cpu_us_per_alert": round(1e6 * cpu / result.alerts_ok) if result.alerts_ok else 0,
     }
 
 
 HEADER = (f"{'phase':<22} {'c/rate':>7} {'alerts/s':>9} {'req/s':>8} {'p50ms':>7} {'p90ms':>7} "
-          f"{'p99ms':>7} {'maxms':>8} {'err':>5} {'new%':>5} {'RSSMB':>6} {'rows':>8}")
+          f"{'p99ms':>7} {'maxms':>8} {'err':>5} {'new%':>5} {'RSSMB':>6} {'rows':>8} "
+          f"{'cpuµs/a':>8}")
 
 
 def line(s: dict[str, Any]) -> str:
@@ -402,7 +415,7 @@ def line(s: dict[str, Any]) -> str:
     return (f"{s['phase']:<22} {load:>7} {s['alerts_s']:>9.0f} {s['requests_s']:>8.0f} "
             f"{s['p50_ms']:>7.1f} {s['p90_ms']:>7.1f} {s['p99_ms']:>7.1f} {s['max_ms']:>8.1f} "
             f"{s['errors']:>5} {100 * s['new_share']:>5.1f} {s['rss_peak_mb']:>6.0f} "
-            f"{s['rows_stored']:>8}")
+            f"{s['rows_stored']:>8} {s['server_cpu_us_per_alert']:>8}")
 
 
 def phases(args: argparse.Namespace) -> list[Phase]:
@@ -457,6 +470,7 @@ async def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     try:
         print(HEADER, flush=True)
         for phase in phases(args):
+            cpu_before = cpu_seconds(server.pid)
             parent.send(phase)
             rss_peak = 0.0
             while not parent.poll(0.25):
@@ -464,9 +478,10 @@ async def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
                 if server.poll() is not None:
                     raise SystemExit(f"server died: {(Path(tmp.name) / 'server.log').read_text()}")
             result: PhaseResult = parent.recv()
+            cpu = cpu_seconds(server.pid) - cpu_before
             rss_peak_all = max(rss_peak_all, rss_peak)
             counts = await db_counts(args, schema, sqlite_path)
-            summary = summarize(result, rss_mb(server.pid), rss_peak, counts["rows"])
+            summary = summarize(result, rss_mb(server.pid), rss_peak, counts["rows"], cpu)
             summaries.append(summary)
             for key in totals:
                 totals[key] += getattr(result, key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from aggregator.api.auth import Authenticator
 from aggregator.metrics import Metrics
+from aggregator.pipeline.ingest import IngestRequest, IngestResult
 from aggregator.settings import Settings
 from aggregator.store.db import Database
 
@@ -27,6 +28,8 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     schema_head: str | None = None
     wake: Callable[[], None] = lambda: None
+    # Set when the application starts: the group commit in front of the ingest transaction.
+    ingest: Callable[[IngestRequest], Awaitable[IngestResult]] | None = None
 
     @property
     def db(self) -> Database:

@@ -24,7 +24,7 @@ from aggregator.api.responses import error_response, json_response
 from aggregator.api.schemas import IngestOut
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Source
-from aggregator.pipeline.ingest import ingest
+from aggregator.pipeline.ingest import IngestRequest
 from aggregator.sources import SOURCES
 from aggregator.store.history import add_rejected
 from aggregator.store.tables import RejectedPayloadRow
@@ -170,12 +170,9 @@ async def receive(request: web.Request, source: Source) -> web.Response:
 
     truncated = _truncated(alerts)
     try:
-        result = await ingest(
-            services.db.write, alerts, received_at=received_at,
-            repeat_event_interval=services.settings.repeat_event_interval,
-            expire_after=services.settings.expire_after,
-            notifications=services.settings.notifications, truncated=truncated,
-        )
+        if services.ingest is None:
+            raise RuntimeError("ingest used before the application started")
+        result = await services.ingest(IngestRequest(alerts, received_at, truncated))
     except DataError as exc:
         # The database refused a value for good (retrying cannot help): keep it, say why.
         refused = _RejectedError(422, "invalid_payload",

@@ -107,14 +107,15 @@ class Worker:
         results = await asyncio.gather(*(bounded(rows) for rows in batches.values()))
         # One transaction records the whole batch: a crash before it only means a re-send
         # after the lease, which the channels make harmless (PagerDuty dedup_key).
+        outcomes = [pair for result in results for pair in result]
         async with self.db.write() as session, session.begin():
-            for row, outcome in (pair for result in results for pair in result):
-                owned = await outbox.finish(session, row, outcome)
-                self.metrics.notifications.labels(
-                    row.channel, outcome.status if owned else "lease_lost").inc()
-                if outcome.status == outbox.DEAD and owned:
-                    log.warning("notification %d to %s is dead: %s", row.id, row.channel,
-                                outcome.error)
+            owned_rows = await outbox.finish_many(session, outcomes)
+        for (row, outcome), owned in zip(outcomes, owned_rows, strict=True):
+            self.metrics.notifications.labels(
+                row.channel, outcome.status if owned else "lease_lost").inc()
+            if outcome.status == outbox.DEAD and owned:
+                log.warning("notification %d to %s is dead: %s", row.id, row.channel,
+                            outcome.error)
         return len(claimed)
 
     async def release_silences(self) -> int:

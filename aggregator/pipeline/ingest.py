@@ -1,16 +1,21 @@
 """The ingest path in order: identity -> lock -> load state -> judge -> plan -> persist.
 
 All in one transaction: the alert rows, their events and the outbox rows they imply are
-committed together, so an answered 202 means the pages will go out.
+committed together, so an answered 202 means the pages will go out. Several requests can
+share that transaction (:func:`ingest_many`, fed by the group commit): their alerts are
+judged in arrival order, as if sent one after the other, and each request keeps its own
+counts and its own mail group.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aggregator.model import Alert, Status
@@ -20,6 +25,15 @@ from aggregator.pipeline.identity import keyed
 from aggregator.pipeline.notify import Planner
 from aggregator.store import alerts as alert_store
 from aggregator.store import outbox, silences
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """The normalized alerts of one webhook request."""
+
+    alerts: list[Alert]
+    received_at: datetime
+    truncated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +61,15 @@ class IngestResult:
         }
 
 
+def may_be_one_request(exc: BaseException) -> bool:
+    """Whether a failed shared transaction may have failed for one request's content (a
+    value the database refused, a constraint, a bug on an odd payload) rather than because
+    the database is out of reach: then each request is worth a transaction of its own."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return True
+    return not isinstance(exc, (SQLAlchemyError, OSError, TimeoutError, ConnectionError))
+
+
 def _needs_silences(decisions: list[Decision], settings: NotificationSettings) -> bool:
     """Silences matter only when something may notify: most requests are plain repeats."""
     repeats_notify = any(route.repeat_interval for route in
@@ -69,7 +92,32 @@ async def ingest(
     truncated: int = 0,
 ) -> IngestResult:
     """Store what the alerts mean and the notifications they imply; returns after commit."""
-    items = keyed(alerts)
+    [result] = await ingest_many(
+        sessions, [IngestRequest(alerts, received_at, truncated)],
+        repeat_event_interval=repeat_event_interval, expire_after=expire_after,
+        notifications=notifications,
+    )
+    return result
+
+
+async def ingest_many(
+    sessions: async_sessionmaker[AsyncSession],
+    requests: Sequence[IngestRequest],
+    *,
+    repeat_event_interval: timedelta,
+    expire_after: timedelta,
+    notifications: NotificationSettings | None = None,
+) -> list[IngestResult]:
+    """:func:`ingest` for several requests in one transaction, one result per request.
+
+    The requests' alerts are judged in the given order; times recorded are the latest
+    request's ``received_at`` (the requests of one batch arrived milliseconds apart).
+    """
+    if not requests:
+        return []
+    received_at = max(request.received_at for request in requests)
+    parts = [keyed(request.alerts) for request in requests]
+    items = [item for part in parts for item in part]
     settings = notifications or NotificationSettings()
     async with sessions() as session, session.begin():
         await alert_store.lock_fingerprints(session, [item.fingerprint for item in items])
@@ -79,10 +127,20 @@ async def ingest(
         decisions = judge(items, states)
         active = (await silences.active(session, received_at)
                   if _needs_silences(decisions, settings) else [])
-        plan = Planner(settings, active, received_at, uuid.uuid4().hex).decisions(decisions)
+        planner = Planner(settings, active, received_at, "")
+        per_request: list[tuple[list[Decision], int]] = []
+        start = 0
+        for part in parts:
+            mine = decisions[start:start + len(part)]
+            start += len(part)
+            before = len(planner.plan.notifications)
+            planner.decisions(mine, group=uuid.uuid4().hex)  # one mail group per request
+            per_request.append((mine, len(planner.plan.notifications) - before))
+        plan = planner.plan
         await alert_store.apply(
             session, decisions, received_at=received_at,
             repeat_event_interval=repeat_event_interval, expire_after=expire_after, plan=plan,
         )
-        written = await outbox.add(session, plan.notifications, received_at)
-    return IngestResult(tuple(decisions), truncated, written)
+        await outbox.add(session, plan.notifications, received_at)
+    return [IngestResult(tuple(mine), request.truncated, written)
+            for request, (mine, written) in zip(requests, per_request, strict=True)]

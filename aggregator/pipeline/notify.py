@@ -159,8 +159,15 @@ class Planner:
             if config is not None and config.type == "pagerduty":
                 self._emit(channel, Action.ACKNOWLEDGE, Reason.ACKNOWLEDGED, snap)
 
-    def decisions(self, items: Iterable[Decision]) -> Plan:
-        """Apply the rules to the dedup decisions of one request, in order."""
+    def decisions(self, items: Iterable[Decision], *, group: str | None = None) -> Plan:
+        """Apply the rules to the dedup decisions of one request, in order.
+
+        ``group`` starts a new mail group (the next request of a shared transaction); what
+        earlier decisions planned for an alert stays known, so a resolve later in the same
+        transaction reaches the channels its firing was planned for.
+        """
+        if group is not None:
+            self.group = group
         for decision in items:
             alert, stored = decision.keyed.alert, decision.target
             if decision.verdict is Verdict.NEW and stored.status is Status.FIRING:

@@ -1,11 +1,12 @@
 """Alert and event repository for the ingest path. Never commits: the caller owns the unit of work.
 
 Writes are batched: one statement per table and kind of change, whatever the number of
-alerts in the request. Upserts are chosen by dialect in :func:`_insert_for` only.
+alerts in the request. Upserts are chosen by dialect in :func:`_repeat_upsert` only.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -44,8 +45,73 @@ _STATE_COLUMNS = (
 )
 
 
-def _insert_for(session: AsyncSession) -> Any:
-    return postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# Write statements are built once and executed with a list of parameter sets: SQLAlchemy
+# caches their compiled form and batches the rows into multi-row statements
+# ("insertmanyvalues"), where building a statement per request would compile it every time.
+
+@functools.cache
+def _insert_alerts() -> Any:
+    return insert(_table(AlertRow))
+
+
+@functools.cache
+def _insert_events() -> Any:
+    return insert(_table(AlertEventRow))
+
+
+@functools.cache
+def _bump() -> Any:
+    table = _table(AlertRow)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(occurrences=table.c.occurrences + bindparam("b_n"),
+                last_received_at=bindparam("b_at"),
+                expires_at=case((table.c.expires_at.is_(None), None),
+                                else_=bindparam("b_exp", type_=UtcDateTime())))
+    )
+
+
+@functools.cache
+def _resolve() -> Any:
+    # a resolve clears the acknowledgement (the next episode starts unacknowledged)
+    table = _table(AlertRow)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(status=bindparam("b_status"), ends_at=bindparam("b_ends_at"),
+                resolved_reason="source", acknowledged_at=None, acknowledged_by=None)
+    )
+
+
+@functools.cache
+def _change() -> Any:
+    table = _table(AlertRow)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(status=bindparam("b_status"), severity=bindparam("b_severity"),
+                summary=bindparam("b_summary"), description=bindparam("b_description"),
+                annotations=bindparam("b_annotations"), links=bindparam("b_links"),
+                raw=bindparam("b_raw"))
+    )
+
+
+@functools.cache
+def _repeat_upsert(dialect: str) -> Any:
+    table = _table(AlertEventRow)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.alert_id, table.c.bucket],
+        index_where=table.c.bucket.is_not(None),
+        set_={"count": table.c.count + statement.excluded.count, "at": statement.excluded.at},
+    )
 
 
 async def lock_fingerprints(session: AsyncSession, fingerprints: Sequence[str]) -> None:
@@ -234,43 +300,40 @@ async def apply(
     for row in inserts:
         row["notified"] = plan.notified.get(row["id"], {})
         row["silenced_by"] = plan.silenced.get(row["id"])
+    connection = await session.connection()
     if inserts:
-        await session.execute(insert(AlertRow), inserts)
+        await connection.execute(_insert_alerts(), inserts)
     await save_plan(session, plan, inserted)
+    resolves: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for alert_id, decision in final.items():
         if alert_id in inserted:
             continue
         target = decision.target
         alert = decision.keyed.alert
-        values: dict[str, Any] = {"status": target.status.value}
         if decision.verdict is Verdict.RESOLVED:
-            # a resolve clears the acknowledgement (the next episode starts unacknowledged)
-            values.update(ends_at=target.ends_at, resolved_reason="source",
-                          acknowledged_at=None, acknowledged_by=None)
+            resolves.append({"b_id": alert_id, "b_status": target.status.value,
+                             "b_ends_at": target.ends_at})
         else:
-            values.update(severity=alert.severity.value, summary=alert.summary,
-                          description=alert.description, annotations=alert.annotations,
-                          links=[link.model_dump() for link in alert.links], raw=alert.raw)
-        await session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
+            changes.append({
+                "b_id": alert_id, "b_status": target.status.value,
+                "b_severity": alert.severity.value, "b_summary": alert.summary,
+                "b_description": alert.description, "b_annotations": alert.annotations,
+                "b_links": [link.model_dump() for link in alert.links], "b_raw": alert.raw,
+            })
+    if resolves:
+        await connection.execute(_resolve(), resolves)
+    if changes:
+        await connection.execute(_change(), changes)
     if bumps:
-        table = AlertRow.__table__
-        assert isinstance(table, Table)
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(occurrences=table.c.occurrences + bindparam("b_n"),
-                    last_received_at=bindparam("b_at"),
-                    expires_at=case((table.c.expires_at.is_(None), None),
-                                    else_=bindparam("b_exp", type_=UtcDateTime())))
-        )
         new_expiry = received_at + expire_after
-        await session.execute(
-            statement,
+        await connection.execute(
+            _bump(),
             [{"b_id": alert_id, "b_n": n, "b_at": received_at, "b_exp": new_expiry}
              for alert_id, n in bumps.items()],
         )
     if events:
-        await session.execute(insert(AlertEventRow), events)
+        await connection.execute(_insert_events(), events)
     if repeats:
         await _upsert_repeat_events(session, repeats, received_at, repeat_event_interval)
 
@@ -284,7 +347,8 @@ async def save_plan(session: AsyncSession, plan: Plan,
             values["notified"] = plan.notified[alert_id]
         if alert_id in plan.silenced:
             values["silenced_by"] = plan.silenced[alert_id]
-        await session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
+        table = _table(AlertRow)
+        await session.execute(update(table).where(table.c.id == alert_id).values(**values))
 
 
 async def _upsert_repeat_events(
@@ -302,11 +366,5 @@ async def _upsert_repeat_events(
          "detail": {"window_start": window_start.isoformat(), "window_seconds": seconds}}
         for alert_id, n in sorted(repeats.items())
     ]
-    statement = _insert_for(session)(AlertEventRow).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[AlertEventRow.alert_id, AlertEventRow.bucket],
-        index_where=AlertEventRow.bucket.is_not(None),
-        set_={"count": AlertEventRow.count + statement.excluded.count,
-              "at": statement.excluded.at},
-    )
-    await session.execute(statement)
+    connection = await session.connection()
+    await connection.execute(_repeat_upsert(dialect_of(session)), rows)

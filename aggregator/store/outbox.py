@@ -10,27 +10,41 @@ an older row of the same fingerprint and channel is still pending.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from aggregator.pipeline.notify import Planned
 from aggregator.store.db import dialect_of
 from aggregator.store.tables import NotificationAttemptRow, NotificationRow
+from aggregator.store.types import UtcDateTime
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@functools.cache
+def _insert_notifications() -> Any:
+    return insert(_table(NotificationRow))
 
 
 async def add(session: AsyncSession, planned: Sequence[Planned], now: datetime) -> int:
     if not planned:
         return 0
-    await session.execute(insert(NotificationRow), [
+    connection = await session.connection()
+    await connection.execute(_insert_notifications(), [
         {"alert_id": p.alert_id, "fingerprint": p.fingerprint, "channel": p.channel,
          "action": p.action.value, "reason": p.reason.value, "group_key": p.group_key,
          "status": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now,
@@ -120,26 +134,61 @@ class Outcome:
 
 async def finish(session: AsyncSession, claimed: Claimed, outcome: Outcome) -> bool:
     """Record an attempt; False when the lease was lost (another worker owns the row now)."""
-    values: dict[str, Any] = {
-        "status": outcome.status, "lease_until": None, "claim_token": None,
-        "last_error": outcome.error, "last_status_code": outcome.status_code,
-    }
-    if outcome.status == SENT:
-        values["sent_at"] = outcome.finished_at
-    if outcome.next_attempt_at is not None:
-        values["next_attempt_at"] = outcome.next_attempt_at
-    result = await session.execute(
-        update(NotificationRow)
-        .where(NotificationRow.id == claimed.id, NotificationRow.claim_token == claimed.token)
-        .values(**values)
+    [owned] = await finish_many(session, [(claimed, outcome)])
+    return owned
+
+
+@functools.cache
+def _record_outcome() -> Any:
+    table = _table(NotificationRow)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(status=bindparam("b_status"), lease_until=None, claim_token=None,
+                last_error=bindparam("b_error"), last_status_code=bindparam("b_code"),
+                sent_at=func.coalesce(bindparam("b_sent_at", type_=UtcDateTime()),
+                                      table.c.sent_at),
+                next_attempt_at=func.coalesce(bindparam("b_next", type_=UtcDateTime()),
+                                              table.c.next_attempt_at))
     )
-    owned = bool(getattr(result, "rowcount", 0))
-    outcome_name = {SENT: "sent", PENDING: "retry", DEAD: "dead"}[outcome.status]
-    await session.execute(insert(NotificationAttemptRow).values(
-        notification_id=claimed.id, started_at=outcome.started_at,
-        finished_at=outcome.finished_at, outcome=outcome_name if owned else "lease_lost",
-        status_code=outcome.status_code, error=outcome.error,
-    ))
+
+
+@functools.cache
+def _insert_attempts() -> Any:
+    return insert(_table(NotificationAttemptRow))
+
+
+async def finish_many(session: AsyncSession,
+                      results: Sequence[tuple[Claimed, Outcome]]) -> list[bool]:
+    """Record the attempts of a batch in three statements, whatever its size; for each,
+    whether the lease was still ours (a row whose lease another worker took is left alone)."""
+    if not results:
+        return []
+    ids = [claimed.id for claimed, _ in results]
+    current = select(NotificationRow.id, NotificationRow.claim_token) \
+        .where(NotificationRow.id.in_(ids))
+    if dialect_of(session) == "postgresql":  # hold the rows: no claim can slip in between
+        current = current.with_for_update(of=NotificationRow)
+    tokens = {row.id: row.claim_token for row in await session.execute(current)}
+    owned = [tokens.get(claimed.id) == claimed.token for claimed, _ in results]
+    connection = await session.connection()
+    updates = [
+        {"b_id": claimed.id, "b_status": outcome.status, "b_error": outcome.error,
+         "b_code": outcome.status_code,
+         "b_sent_at": outcome.finished_at if outcome.status == SENT else None,
+         "b_next": outcome.next_attempt_at}
+        for (claimed, outcome), mine in zip(results, owned, strict=True) if mine
+    ]
+    if updates:
+        await connection.execute(_record_outcome(), updates)
+    names = {SENT: "sent", PENDING: "retry", DEAD: "dead"}
+    await connection.execute(_insert_attempts(), [
+        {"notification_id": claimed.id, "started_at": outcome.started_at,
+         "finished_at": outcome.finished_at,
+         "outcome": names[outcome.status] if mine else "lease_lost",
+         "status_code": outcome.status_code, "error": outcome.error}
+        for (claimed, outcome), mine in zip(results, owned, strict=True)
+    ])
     return owned
 
 

@@ -1,0 +1,95 @@
+"""Several requests in one ingest transaction (what the group commit does under load) give
+what the same requests sent one after the other give: decisions, counts, pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from aggregator.model import Alert, Severity, Source, Status
+from aggregator.notification_settings import NotificationSettings
+from aggregator.pipeline.ingest import IngestRequest, ingest_many, may_be_one_request
+from aggregator.settings import Settings
+from aggregator.store import migrate
+from aggregator.store.db import Database, make_database
+from aggregator.store.tables import AlertRow, NotificationRow
+
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+ROUTES = NotificationSettings.model_validate({
+    "channels": {"mail": {"type": "email", "host": "127.0.0.1", "port": 2525,
+                          "security": "none", "from": "a@example.com",
+                          "to": ["oncall@example.com"]}},
+    "default_route": {"channels": ["mail"]},
+})
+
+
+@pytest.fixture
+async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
+    database = make_database(Settings(**db_settings))
+    await migrate.upgrade(database.engine)
+    yield database
+    await database.engine.dispose()
+
+
+def alert(n: int, status: Status = Status.FIRING) -> Alert:
+    return Alert(source=Source.ALERTMANAGER, source_ref=f"ref-{n}", name=f"Alert{n}",
+                 status=status, severity=Severity.CRITICAL, summary=f"alert {n}",
+                 starts_at=T0, ends_at=T0 + timedelta(minutes=3) if status is Status.RESOLVED
+                 else None, identity={"n": str(n)})
+
+
+async def run(db: Database, *requests: list[Alert]) -> list[dict[str, int]]:
+    results = await ingest_many(
+        db.write, [IngestRequest(alerts, T0 + timedelta(seconds=i))
+                   for i, alerts in enumerate(requests)],
+        repeat_event_interval=timedelta(minutes=5), expire_after=timedelta(hours=24),
+        notifications=ROUTES)
+    return [result.counts() | {"notifications": result.notifications} for result in results]
+
+
+async def test_a_firing_and_its_resolve_in_one_transaction_page_and_close_the_page(
+        db: Database) -> None:
+    counts = await run(db, [alert(1), alert(2)], [alert(1)], [alert(1, Status.RESOLVED)])
+    assert [(c["new"], c["repeats"], c["resolved"], c["notifications"]) for c in counts] == [
+        (2, 0, 0, 2), (0, 1, 0, 0), (0, 0, 1, 1)]
+    async with db.read() as session:
+        rows = (await session.execute(select(AlertRow.name, AlertRow.status,
+                                             AlertRow.occurrences))).all()
+        outbox = (await session.execute(
+            select(NotificationRow.action, NotificationRow.group_key)
+            .order_by(NotificationRow.id))).all()
+    assert sorted(rows) == [("Alert1", "resolved", 3), ("Alert2", "firing", 1)]
+    # the resolve reaches the channel its firing was planned for in the same transaction
+    assert [action for action, _ in outbox] == ["trigger", "trigger", "resolve"]
+    # one mail group per request, as if the requests had come one by one
+    assert outbox[0].group_key == outbox[1].group_key != outbox[2].group_key
+
+
+async def test_the_same_new_alert_in_two_requests_of_one_transaction_is_one_page(
+        db: Database) -> None:
+    counts = await run(db, [alert(7)], [alert(7)], [alert(7)])
+    assert [c["new"] for c in counts] == [1, 0, 0]
+    assert [c["repeats"] for c in counts] == [0, 1, 1]
+    async with db.read() as session:
+        pages = await session.scalar(select(func.count()).select_from(NotificationRow))
+        occurrences = await session.scalar(select(AlertRow.occurrences))
+    assert pages == 1 and occurrences == 3
+
+
+async def test_no_requests_no_transaction(db: Database) -> None:
+    assert await run(db) == []
+
+
+def test_which_failures_may_belong_to_one_request() -> None:
+    from sqlalchemy.exc import DataError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    assert may_be_one_request(DataError("INSERT", {}, Exception("bad value")))
+    assert may_be_one_request(KeyError("a bug on an odd payload"))
+    assert not may_be_one_request(OperationalError("BEGIN", {}, Exception("gone")))
+    assert not may_be_one_request(PoolTimeoutError("pool exhausted"))
+    assert not may_be_one_request(ConnectionRefusedError())
