@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--insecure", action="store_true", default=None,
                        help="allow a non-loopback address without tokens for every route")
+    serve.add_argument("--processes", type=int,
+                       help="serve processes sharing the port (default 1; or "
+                       "AGGREGATOR_PROCESSES)")
     worker = sub.add_parser("worker", parents=[common],
                             help="run only the outbox worker (health and metrics on --port)")
     worker.add_argument("--host", help="address for /healthz and /metrics (default 127.0.0.1)")
@@ -63,14 +70,58 @@ def check_exposure(settings: Settings) -> None:
     )
 
 
-def _serve(settings: Settings, *, worker_only: bool = False) -> None:
+def _serve(settings: Settings, *, worker_only: bool = False, index: int = 0) -> None:
     if not worker_only:
         check_exposure(settings)
-    app = build_app(settings, worker_only=worker_only)
+    app = build_app(settings, worker_only=worker_only, run_housekeeping=index == 0)
     log.info("listening on http://%s:%d (database %s)", settings.host, settings.port,
              settings.database_url.split("://")[0])
     web.run_app(app, host=settings.host, port=settings.port, print=None,
-                shutdown_timeout=20.0, **runner_options())
+                shutdown_timeout=20.0, reuse_port=settings.processes > 1 or None,
+                **runner_options())
+
+
+def _serve_processes(settings: Settings) -> int:
+    """``processes`` copies of ``serve`` on one port; the exit code of the group.
+
+    The schema is migrated once here, so the copies never race on it. SIGTERM or SIGINT
+    is passed on to every copy (each shuts down gracefully); if one dies by itself, the
+    others are stopped too and the group exits 1, for the supervisor to restart it whole.
+    """
+    check_exposure(settings)
+    if settings.migrate_on_start:
+        log.info("database schema at %s", asyncio.run(_migrate(settings)))
+    copies = settings.model_copy(update={"migrate_on_start": False})
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_serve, args=(copies,), kwargs={"index": index},
+                                name=f"aggregator-serve-{index}")
+                for index in range(settings.processes)]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+
+    for child in children:
+        child.start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sentinels = {child.sentinel: child for child in children}
+    failed = False
+    while sentinels:
+        for ready in multiprocessing.connection.wait(list(sentinels)):
+            child = sentinels.pop(ready)  # type: ignore[arg-type]
+            child.join()
+            if not stopping:
+                log.error("%s exited with %s; stopping the others", child.name, child.exitcode)
+                failed = True
+                stop(signal.SIGTERM, None)
+            elif child.exitcode not in (0, -signal.SIGTERM):
+                failed = True
+    return 1 if failed else 0
 
 
 async def _migrate(settings: Settings) -> str | None:
@@ -86,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides = {"database_url": args.database_url}
     if args.command == "serve":
-        overrides.update(host=args.host, port=args.port, insecure=args.insecure)
+        overrides.update(host=args.host, port=args.port, insecure=args.insecure,
+                         processes=args.processes)
     elif args.command == "worker":
         overrides.update(host=args.host, port=args.port or 8081)
     try:
@@ -101,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"database schema at {revision}")
         elif args.command == "worker":
             _serve(settings, worker_only=True)
+        elif settings.processes > 1:
+            return _serve_processes(settings)
         else:
             _serve(settings)
     except ConfigError as exc:

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    processes: int = Field(
+        default=1, ge=1, le=64,
+        description="serve processes sharing the port (SO_REUSEPORT); migrations run once "
+        "before they start, housekeeping only in the first",
+    )
     ingest_batch_alerts: int = Field(
         default=1000, ge=1, le=100_000,
         description="concurrent webhook requests share one transaction (group commit) up "

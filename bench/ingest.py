@@ -303,23 +303,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def family(pid: int) -> list[int]:
+    """The process and its descendants (``serve`` with ``processes`` > 1 forks copies)."""
+    pids = [pid]
+    for current in pids:
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(child) for child in children)
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far (Linux ``/proc``)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time the server processes have used so far (Linux ``/proc``)."""
+    total = 0
+    for member in family(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    """Resident memory of the server: RSS of one process; with forked copies, the sum of
+    their proportional set sizes (pages they share counted once, not once per copy)."""
+    members = family(pid)
+    source, field = (("status", "VmRSS:") if len(members) == 1 else ("smaps_rollup", "Pss:"))
+    total = 0.0
+    for member in members:
+        try:
+            for line in Path(f"/proc/{member}/{source}").read_text().splitlines():
+                if line.startswith(field):
+                    total += int(line.split()[1]) / 1024
+                    break
+        except OSError:
+            continue
+    return total
 
 
 def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -443,6 +465,7 @@ async def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     schema: str | None = None
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     env.update(AGGREGATOR_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    env["AGGREGATOR_PROCESSES"] = str(args.processes)
     env.update(item.split("=", 1) for item in args.server_env)
     if args.database == "sqlite":
         env["AGGREGATOR_DATABASE_URL"] = f"sqlite+aiosqlite:///{sqlite_path}"
@@ -531,7 +554,8 @@ async def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             await conn.close()
         tmp.cleanup()
     report = {
-        "database": args.database, "cpus": os.cpu_count(), "duration_s": args.duration,
+        "database": args.database, "processes": args.processes, "cpus": os.cpu_count(),
+        "duration_s": args.duration,
         "finished": datetime.now(UTC).isoformat(), "phases": summaries, "check": check,
         "server_rss_peak_mb": round(rss_peak_all, 1),
     }
@@ -553,6 +577,8 @@ def main() -> None:
     parser.add_argument("--rate-sizes", type=int, nargs="+", default=[1, 50],
                         help="alerts per request in the open-loop phases")
     parser.add_argument("--no-azure", action="store_true")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="serve processes sharing the port (the service's --processes)")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between phases")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="write the results to this file")

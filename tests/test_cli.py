@@ -61,16 +61,19 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, command: str) -> Iterator[str]:
-    """``aggregator <command>`` with no settings, in ``tmp_path``, ready; its base URL.
+def running(tmp_path: Path, command: str, *args: str,
+            started: list[subprocess.Popen[bytes]] | None = None) -> Iterator[str]:
+    """``aggregator <command> [args]`` with no settings, in ``tmp_path``, ready; its base URL.
 
     On leaving, SIGTERM must stop it with exit code 0."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", command, "--port", str(port)],
+        [sys.executable, "-m", "aggregator", command, "--port", str(port), *args],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
+    if started is not None:
+        started.append(process)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -114,3 +117,58 @@ def test_worker_command_serves_health_and_metrics_and_stops(tmp_path: Path) -> N
             urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5)
         info.value.close()
         assert info.value.code == 404  # the worker does not serve the API
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in
+            Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _post_alert(base: str, name: str) -> None:
+    body = json.loads((FIXTURE / "firing_single_alert_group.json").read_text())
+    for alert in body["alerts"]:
+        alert["labels"]["alertname"] = name
+    request = urllib.request.Request(f"{base}/webhooks/alertmanager",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 202
+
+
+def test_serve_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+    with running(tmp_path, "serve", "--processes", "2", started=started) as base:
+        children = _children(started[0].pid)
+        assert len(children) == 2
+        for n in range(20):  # new connections spread over both copies; all land once
+            _post_alert(base, f"Spread{n}")
+        with urllib.request.urlopen(f"{base}/api/v1/alerts?limit=100", timeout=5) as response:
+            names = [item["name"] for item in json.load(response)["items"]]
+        assert sorted(names) == sorted(f"Spread{n}" for n in range(20))
+    # SIGTERM reached both copies: none is left behind
+    assert not any(Path(f"/proc/{child}").exists() for child in children)
+
+
+def test_serve_processes_stop_all_when_one_dies(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "serve", "--port", str(port), "--processes", "2"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        children: list[int] = []
+        for _ in range(100):
+            children = _children(process.pid)
+            if len(children) == 2:
+                break
+            time.sleep(0.1)
+        assert len(children) == 2
+        os.kill(children[0], 9)
+        output = process.communicate(timeout=30)[0].decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, output
+    assert "stopping the others" in output
+    assert not Path(f"/proc/{children[1]}").exists()
