@@ -127,6 +127,7 @@ def build_app(settings: Settings, services: Services | None = None, *,
         delivery = Worker(services.db, made, settings.delivery,
                           settings.notifications, services.metrics, services.clock)
         services.wake = delivery.wake
+        services.wake_for_silences = delivery.wake_for_silences
         task = asyncio.create_task(delivery.run_forever(), name="outbox-worker")
         yield
         task.cancel()

@@ -28,6 +28,7 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     schema_head: str | None = None
     wake: Callable[[], None] = lambda: None
+    wake_for_silences: Callable[[], None] = lambda: None
     # Set when the application starts: the group commit in front of the ingest transaction.
     ingest: Callable[[IngestRequest], Awaitable[IngestResult]] | None = None
 

@@ -61,9 +61,16 @@ class Worker:
         self.grouped = frozenset(name for name, channel in channels.items() if channel.groups)
         self._wake = asyncio.Event()
         self._gauges_at = 0.0
+        self._silences_at = 0.0
+        self._silences_due = True
 
     def wake(self) -> None:
         """Ask for a pass now (ingest calls this after writing notifications)."""
+        self._wake.set()
+
+    def wake_for_silences(self) -> None:
+        """Ask for a pass that also looks for ended silences (a silence was changed)."""
+        self._silences_due = True
         self._wake.set()
 
     async def run_forever(self) -> None:
@@ -119,6 +126,15 @@ class Worker:
         return len(claimed)
 
     async def release_silences(self) -> int:
+        """Trigger the alerts whose silence ended while they fire; at most once per poll
+        interval (a write transaction: not once per pass while notifications pour in),
+        or at once after :meth:`wake_for_silences`."""
+        if (not self._silences_due
+                and time.monotonic() - self._silences_at < self.settings.poll_interval
+                .total_seconds()):
+            return 0
+        self._silences_at = time.monotonic()
+        self._silences_due = False
         now = self.clock()
         released = await release_ended_silences(self.db, self.notifications, now)
         if released:
