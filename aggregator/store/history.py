@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Select, func, or_, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,10 +67,16 @@ def alert_query(dialect: str, flt: AlertFilter, limit: int) -> Select[AlertRow]:
         conditions.append(AlertRow.acknowledged_at.is_not(None) if flt.acknowledged
                           else AlertRow.acknowledged_at.is_(None))
     if flt.after:
+        # Keyset: the rows after (first_received_at, id) in the listing order. The bound on
+        # first_received_at alone is a range on every index the listing walks (the time
+        # index, or (status|severity|source, first_received_at)); the OR only drops the
+        # rows of the cursor's own instant at or above its id. An OR of the two columns
+        # without that bound is no range at all: page N read every row of the pages before
+        # (130 ms at 80,000 alerts deep). A row-value comparison is a range too, but the
+        # planner counts it and the bound as independent and underestimates the rows.
         after_at, after_id = flt.after
-        conditions.append(or_(AlertRow.first_received_at < after_at,
-                              and_(AlertRow.first_received_at == after_at,
-                                   AlertRow.id < after_id)))
+        conditions.append(AlertRow.first_received_at <= after_at)
+        conditions.append(or_(AlertRow.first_received_at < after_at, AlertRow.id < after_id))
     return (
         select(AlertRow)
         .where(*conditions)
@@ -80,7 +86,16 @@ def alert_query(dialect: str, flt: AlertFilter, limit: int) -> Select[AlertRow]:
 
 
 async def list_alerts(session: AsyncSession, flt: AlertFilter, limit: int) -> list[AlertRow]:
-    return list((await session.scalars(alert_query(dialect_of(session), flt, limit))).all())
+    """One page of alerts, newest first. On PostgreSQL the transaction plans it for its own
+    values (``plan_cache_mode``): a filter can match one alert or most of them, and the
+    best plan differs (walk the time index and stop at ``limit``, or a bitmap from a GIN
+    index and a sort). The plan cache would switch a prepared statement to one generic plan
+    for all values after five runs: with 100,000 alerts a common label or ``q`` term then
+    took 120 ms instead of 3."""
+    dialect = dialect_of(session)
+    if dialect == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    return list((await session.scalars(alert_query(dialect, flt, limit))).all())
 
 
 async def get_alert(session: AsyncSession, alert_id: uuid.UUID) -> AlertRow | None:

@@ -49,11 +49,11 @@ async def expire_due(session: AsyncSession, now: datetime, batch_size: int) -> l
 
 
 async def delete_before(session: AsyncSession, cutoff: datetime, batch_size: int) -> int:
-    """Delete one batch of resolved alerts (events cascade) and rejected payloads older than
-    ``cutoff``; returns how many rows of either kind went."""
+    """Delete one batch of alerts resolved before ``cutoff`` (events cascade) and rejected
+    payloads received before it; returns how many rows of either kind went."""
     alert_ids = (await session.scalars(
         select(AlertRow.id)
-        .where(AlertRow.status == Status.RESOLVED.value, AlertRow.last_received_at < cutoff)
+        .where(AlertRow.status == Status.RESOLVED.value, AlertRow.ends_at < cutoff)
         .limit(batch_size)
     )).all()
     deleted = 0

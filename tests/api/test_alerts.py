@@ -89,6 +89,37 @@ async def test_cursor_pagination_newest_first_without_gaps(client: Client) -> No
     assert seen == [f"worker-{n}" for n in reversed(range(7))]
 
 
+async def test_cursor_pages_through_alerts_received_in_one_request(client: Client) -> None:
+    """Alerts of one delivery share first_received_at: the cursor's id breaks the tie, so
+    pages neither repeat nor skip any of them, with or without a filter."""
+    base = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = copy.deepcopy(base)
+    payload["alerts"] = []
+    for n in range(11):
+        entry = copy.deepcopy(base["alerts"][0])
+        entry["labels"]["node"] = f"worker-{n}"
+        if n % 2:
+            entry.update(status="resolved", endsAt="2026-11-26T19:30:00Z")
+        payload["alerts"].append(entry)
+    await post(client, AM, payload)
+    everything = await alerts(client)
+    assert len({i["first_received_at"] for i in everything}) == 1
+    assert [i["id"] for i in everything] == sorted((i["id"] for i in everything), reverse=True)
+    for params, expected in [({}, everything),
+                             ({"status": "resolved"},
+                              [i for i in everything if i["status"] == "resolved"])]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            query: dict[str, Any] = {"limit": 2, **params, **({"cursor": cursor} if cursor else {})}
+            body = await (await client.get("/api/v1/alerts", params=query)).json()
+            seen += [i["id"] for i in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [i["id"] for i in expected], params
+
+
 async def test_bad_query_parameters_are_400_naming_the_field(client: Client) -> None:
     for params, field in [({"limit": 0}, "limit"), ({"limit": 501}, "limit"),
                           ({"status": "open"}, "status"), ({"cursor": "garbage"}, "cursor"),

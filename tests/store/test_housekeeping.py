@@ -78,7 +78,8 @@ async def test_retention_deletes_old_resolved_alerts_in_batches(db: Database) ->
     await _ingest(db, old, T0)
     await _ingest(db, [azure_log_alert(100, auto_resolves=True)], T0)  # old but still firing
     recent = T0 + timedelta(days=100)
-    await _ingest(db, [azure_log_alert(200, status=Status.RESOLVED, auto_resolves=True)], recent)
+    await _ingest(db, [azure_log_alert(200, status=Status.RESOLVED, auto_resolves=True,
+                                       starts=recent)], recent)  # resolved recently: kept
     async with db.write() as session, session.begin():
         session.add(RejectedPayloadRow(
             received_at=T0, source="alertmanager", status_code=400, reason="x", field=None,
