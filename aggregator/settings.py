@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         "to this many alerts",
     )
     ingest_writers: int = Field(
-        default=2, ge=1, le=32,
+        default=1, ge=1, le=32,
         description="ingest transactions running at once on PostgreSQL (SQLite: always 1)",
     )
     default_severity: Severity = Severity.WARNING
