@@ -18,13 +18,16 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     case,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,11 +40,10 @@ from aggregator.store.db import dialect_of
 from aggregator.store.tables import AlertEventRow, AlertRow
 from aggregator.store.types import UtcDateTime
 
-_STATE_COLUMNS = (
-    AlertRow.id, AlertRow.fingerprint, AlertRow.source_ref, AlertRow.status, AlertRow.severity,
-    AlertRow.summary, AlertRow.description, AlertRow.annotations, AlertRow.starts_at,
-    AlertRow.ends_at, AlertRow.occurrences, AlertRow.acknowledged_at, AlertRow.silenced_by,
-    AlertRow.notified,
+_STATE_NAMES = (
+    "id", "fingerprint", "source_ref", "status", "severity", "summary", "description",
+    "annotations", "starts_at", "ends_at", "occurrences", "acknowledged_at", "silenced_by",
+    "notified",
 )
 
 
@@ -122,11 +124,16 @@ async def lock_fingerprints(session: AsyncSession, fingerprints: Sequence[str]) 
     """
     if dialect_of(session) != "postgresql" or not fingerprints:
         return
-    statement = text(
+    connection = await session.connection()
+    await connection.execute(_lock_statement(), {"keys": sorted(set(fingerprints))})
+
+
+@functools.cache
+def _lock_statement() -> Any:
+    return text(
         "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
         "FROM (SELECT DISTINCT unnest(:keys) AS k ORDER BY 1) AS s"
     ).bindparams(bindparam("keys", type_=ARRAY(Text)))
-    await session.execute(statement, {"keys": sorted(set(fingerprints))})
 
 
 def alert_of(row: AlertRow) -> Alert:
@@ -155,42 +162,60 @@ def _stored(row: Any) -> StoredAlert:
     )
 
 
+@functools.cache
+def _state_query(dialect: str) -> Any:
+    """Every episode a request's alerts may touch, in one statement built once: per
+    fingerprint the open one and those with a wanted ``source_ref`` (tagged ``current``),
+    and the most recently ended one (tagged ``ended``). The lists are bound as arrays on
+    PostgreSQL (one prepared statement whatever their length), expanded on SQLite."""
+    table = _table(AlertRow)
+    columns = [table.c[name] for name in _STATE_NAMES]
+    if dialect == "postgresql":
+        def among(column: Any, name: str) -> Any:
+            return column == any_(bindparam(name, type_=ARRAY(Text)))
+    else:
+        def among(column: Any, name: str) -> Any:
+            return column.in_(bindparam(name, expanding=True))
+    current = select(*columns, literal_column("'current'").label("kind")).where(
+        among(table.c.fingerprint, "fps"),
+        or_(table.c.status == Status.FIRING.value, among(table.c.source_ref, "refs")),
+    )
+    latest = (
+        select(table.c.fingerprint, func.max(table.c.ends_at).label("ends_at"))
+        .where(among(table.c.fingerprint, "fps"), table.c.status == Status.RESOLVED.value)
+        .group_by(table.c.fingerprint)
+        .subquery()
+    )
+    ended = (
+        select(*columns, literal_column("'ended'").label("kind"))
+        .join(latest, and_(table.c.fingerprint == latest.c.fingerprint,
+                           table.c.ends_at == latest.c.ends_at))
+        .where(table.c.status == Status.RESOLVED.value)
+    )
+    return union_all(current, ended)
+
+
 async def load_states(
     session: AsyncSession, wanted: Sequence[tuple[str, str]]
 ) -> dict[str, FingerprintState]:
-    """State of each ``(fingerprint, source_ref)`` pair's fingerprint, in two queries."""
+    """State of each ``(fingerprint, source_ref)`` pair's fingerprint, in one query."""
     fingerprints = sorted({fp for fp, _ in wanted})
     if not fingerprints:
         return {}
     refs = sorted({ref for _, ref in wanted})
     states = {fp: FingerprintState() for fp in fingerprints}
-    current = await session.execute(
-        select(*_STATE_COLUMNS).where(
-            AlertRow.fingerprint.in_(fingerprints),
-            or_(AlertRow.status == Status.FIRING.value, AlertRow.source_ref.in_(refs)),
-        )
-    )
-    for row in current:
+    connection = await session.connection()
+    rows = await connection.execute(_state_query(dialect_of(session)),
+                                    {"fps": fingerprints, "refs": refs})
+    for row in rows:
         stored = _stored(row)
         state = states[stored.fingerprint]
+        if row.kind == "ended":
+            state.last_ended = stored
+            continue
         if stored.status is Status.FIRING:
             state.open = stored
         state.by_ref[stored.source_ref] = stored
-    latest = (
-        select(AlertRow.fingerprint, func.max(AlertRow.ends_at).label("ends_at"))
-        .where(AlertRow.fingerprint.in_(fingerprints), AlertRow.status == Status.RESOLVED.value)
-        .group_by(AlertRow.fingerprint)
-        .subquery()
-    )
-    ended = await session.execute(
-        select(*_STATE_COLUMNS).join(
-            latest,
-            and_(AlertRow.fingerprint == latest.c.fingerprint,
-                 AlertRow.ends_at == latest.c.ends_at),
-        ).where(AlertRow.status == Status.RESOLVED.value)
-    )
-    for row in ended:
-        states[row.fingerprint].last_ended = _stored(row)
     return states
 
 

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.notification_settings import Match
 from aggregator.store.tables import SilenceRow
+from aggregator.store.types import UtcDateTime
 
 
 def match_of(row: SilenceRow) -> Match:
     return Match.model_validate(row.matchers)
 
 
+@functools.cache
+def _active() -> Any:
+    table = SilenceRow.__table__
+    assert isinstance(table, Table)
+    now = bindparam("now", type_=UtcDateTime())
+    return (select(table.c.id, table.c.matchers)
+            .where(table.c.starts_at <= now, table.c.ends_at > now)
+            .order_by(table.c.created_at))
+
+
 async def active(session: AsyncSession, now: datetime) -> list[tuple[uuid.UUID, Match]]:
-    rows = (await session.scalars(
-        select(SilenceRow).where(SilenceRow.starts_at <= now, SilenceRow.ends_at > now)
-        .order_by(SilenceRow.created_at)
-    )).all()
-    return [(row.id, match_of(row)) for row in rows]
+    """The silences in force at ``now``, oldest first (a statement built once: ingest asks
+    whenever a request may notify)."""
+    connection = await session.connection()
+    rows = await connection.execute(_active(), {"now": now})
+    return [(row.id, Match.model_validate(row.matchers)) for row in rows]
 
 
 async def create(session: AsyncSession, row: SilenceRow) -> SilenceRow:
