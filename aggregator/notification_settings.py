@@ -7,6 +7,7 @@ key). Secrets are ``SecretStr`` with a ``*_file`` twin for Kubernetes Secret fil
 from __future__ import annotations
 
 import re
+import ssl
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +28,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def ca_bundle_context(path: Path, setting: str = "ca_file") -> ssl.SSLContext:
+    """A client TLS context that trusts exactly the CA certificates of the PEM file ``path``.
+
+    (Not the system's CAs: the bundle replaces them.) ``ValueError`` naming ``setting`` when
+    the file is missing, unreadable or holds no usable certificate.
+    """
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ValueError(f"{setting}: {path} {what}")
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ValueError(f"{setting}: {path} is not a PEM CA bundle "
+                         f"({exc.reason or exc})") from exc
+    except OSError as exc:
+        raise ValueError(f"{setting}: cannot read {path}: {exc.strerror or exc}") from exc
+
+
 class PagerDutyConfig(_Strict):
     """PagerDuty Events API v2. ``routing_key`` is the service integration key."""
 
@@ -38,6 +57,17 @@ class PagerDutyConfig(_Strict):
         description="Events API base URL (https only; https://events.eu.pagerduty.com in EU)",
     )
     timeout: float = Field(default=10.0, gt=0, le=120)
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that verifies the Events API's TLS certificate instead of "
+                    "the system's CAs (a private relay or proxy)")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            ca_bundle_context(value)  # refuse at start what the channel could not load
+        return value
 
     @model_validator(mode="after")
     def _key(self) -> PagerDutyConfig:

@@ -11,6 +11,12 @@ synchronous and retries on its own by default (429 without limit, 5xx, network e
 ``postprocess`` hook before the library's unbounded 429 loop can see it. Calls run in a small
 dedicated thread pool, never the loop's default executor. The routing key never appears in an
 error or a log line.
+
+TLS: the client verifies the Events API's certificate against the system's CAs, or against
+exactly the PEM bundle ``ca_file`` when it is set (a private relay or proxy, or a test fake);
+``events_url`` stays https-only either way. A failed verification is retryable (as for a mail
+server: it is a configuration problem or a certificate being rotated, and a lost page is
+worse than a retried one) and says so in the attempt log.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import functools
 import hashlib
 import json
 import logging
+import ssl
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +42,11 @@ from aggregator.channels.base import (
     PermanentError,
     RetryableError,
 )
-from aggregator.notification_settings import PagerDutyConfig, worst_send_seconds
+from aggregator.notification_settings import (
+    PagerDutyConfig,
+    ca_bundle_context,
+    worst_send_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +257,18 @@ def _pagerduty_reason(response: httpx2.Response) -> str:
     return message
 
 
+def _cert_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error somewhere in ``exc``'s chain of causes, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class PagerDutyChannel:
     """Sends one alert per notice to one PagerDuty service (its routing key)."""
 
@@ -268,6 +291,10 @@ class PagerDutyChannel:
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="pagerduty")
         extra: dict[str, Any] = {} if transport is None else {"transport": transport}
+        if config.ca_file is not None:
+            # httpx2 takes the CA at construction (``verify=``): there is no session to
+            # re-point afterwards, and ``verify=<path str>`` is deprecated there.
+            extra["verify"] = ca_bundle_context(config.ca_file)
         client = _EventsClient(self._secret, base_url=config.events_url, **extra)
         # The constructor's timeout= is ignored: a class attribute (typed int) is sent instead.
         client.timeout = config.timeout  # type: ignore[assignment]
@@ -305,7 +332,13 @@ class PagerDutyChannel:
         except pagerduty.Error as exc:
             if isinstance(exc.response, httpx2.Response):  # HttpError, ServerHttpError
                 raise self._http_error(exc.response) from exc
-            # no response: the transport failed (refused, reset, timeout)
+            # no response: the transport failed (refused, reset, timeout, TLS)
+            cert = _cert_failure(exc)
+            if cert is not None:
+                raise RetryableError(self._scrub(
+                    "PagerDuty TLS certificate verification failed: "
+                    f"{cert.verify_message or cert} (set ca_file to the CA of events_url, "
+                    "or fix the server certificate)")) from exc
             cause = exc.__cause__
             what = type(cause).__name__ if cause is not None else "error"
             detail = str(cause) if cause is not None else ""

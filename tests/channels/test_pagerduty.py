@@ -37,6 +37,7 @@ from tests.fakes.pagerduty import (
     Received,
     pagerduty_fake,
 )
+from tests.faults.helpers import eventually
 
 STARTS_AT = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
 FINGERPRINT = "3f" * 32
@@ -425,6 +426,41 @@ async def test_slow_fake_times_out_as_retryable(fake: PagerDutyFake) -> None:
     assert "Timeout" in error.message
     assert time.monotonic() - started < 1.5
     assert transport.attempts == 1
+
+
+async def test_hung_request_times_out_and_is_never_applied(fake: PagerDutyFake) -> None:
+    chan = PagerDutyChannel("pd", config(timeout=0.3), transport=fake.transport())
+    fake.hang_next()
+    try:
+        error = await failure(chan)
+        # The client gave up and closed the connection: the fake lets go of the request.
+        await eventually(lambda: fake.hanging == 0, timeout=5, what="the hang to end")
+        await chan.send(notice())  # the next request is processed normally
+    finally:
+        await chan.aclose()
+
+    assert isinstance(error, RetryableError) and "Timeout" in error.message
+    assert [r.status for r in fake.requests] == [None, 202]
+    assert not fake.requests[0].applied
+    assert len(fake.alerts[0].events) == 1
+
+
+async def test_released_request_is_dropped_unanswered(fake: PagerDutyFake) -> None:
+    chan = PagerDutyChannel("pd", config(timeout=5.0), transport=fake.transport())
+    fake.hang_next()
+    try:
+        sending = asyncio.create_task(chan.send(notice()))
+        await eventually(lambda: fake.hanging == 1, timeout=5, what="a held request")
+        started = time.monotonic()
+        fake.release()
+        with pytest.raises(RetryableError):
+            await sending
+    finally:
+        await chan.aclose()
+
+    assert time.monotonic() - started < 2.0  # the connection was dropped, not timed out
+    assert [r.status for r in fake.requests] == [None]
+    assert fake.alerts == [] and fake.hanging == 0
 
 
 async def test_malformed_success_is_retryable(channel: PagerDutyChannel,

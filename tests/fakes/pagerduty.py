@@ -3,10 +3,10 @@
 Owns: an aiohttp server on 127.0.0.1 that validates events as PagerDuty documents them
 (400 ``invalid event`` with ``errors``, 202 ``success`` with the ``dedup_key``), enforces the
 512 KB body limit, keeps alert state per (routing key, dedup key), records every request,
-and injects faults (forced statuses, Retry-After, delays, dropped connections, an outage with
-connection refused on the same port, a sliding-window rate limit). :class:`LoopbackTransport`
-lets the real ``pagerduty`` client keep its ``https://events.pagerduty.com`` URL while the
-bytes go to the fake.
+and injects faults (forced statuses, Retry-After, delays, dropped connections, requests held
+without an answer, an outage with connection refused on the same port, a sliding-window rate
+limit). :class:`LoopbackTransport` lets the real ``pagerduty`` client keep its
+``https://events.pagerduty.com`` URL while the bytes go to the fake.
 
 Usage::
 
@@ -15,6 +15,13 @@ Usage::
         fake.fail_next(2, status=500)
         ...
         assert fake.incident(fingerprint).status == "acknowledged"
+
+    cert = make_certificate(tmp_path)               # tests.fakes.smtp: self-signed, 127.0.0.1
+    async with pagerduty_fake(certificate=cert) as fake:   # HTTPS on 127.0.0.1 only
+        config = PagerDutyConfig(**fake.channel_config())  # events_url=fake.url, ca_file=cert
+        channel = PagerDutyChannel("pd", config)    # the real client, real TLS, no transport
+        fake.hang_next()                            # held without an answer (never applied)
+        fake.respond_with(lambda received: Fault(hang=True))   # ... every request from now
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from typing import Any
 import httpx2
 from aiohttp import web
 
+from tests.fakes.smtp import Certificate
+
 #: A syntactically valid 32-character integration key for tests.
 ROUTING_KEY = "R0UT1NGk3yF0rT3sts0nlyAbCdEf0123"
 MAX_BODY_BYTES = 512 * 1024
@@ -48,7 +57,9 @@ class Fault:
 
     ``status`` set: answer it (with ``body`` or a PagerDuty-like default, and ``Retry-After``
     when ``retry_after`` is given). ``status`` None: process normally after ``delay``
-    seconds. ``disconnect``: close the connection without an answer.
+    seconds. ``disconnect``: close the connection without an answer. ``hang``: hold the
+    request without an answer until the client gives up (closes the connection),
+    :meth:`PagerDutyFake.release` or the fake closes; a held request is never applied.
     """
 
     status: int | None = None
@@ -56,6 +67,7 @@ class Fault:
     body: Any = None
     delay: float = 0.0
     disconnect: bool = False
+    hang: bool = False
 
 
 @dataclass
@@ -105,7 +117,10 @@ class PagerDutyFake:
     """The fake server. Start with ``async with`` or :meth:`start`; see the module doc."""
 
     def __init__(self, *, port: int = 0, rate_limit: int | None = None,
-                 routing_keys: set[str] | None = None) -> None:
+                 routing_keys: set[str] | None = None,
+                 certificate: Certificate | None = None) -> None:
+        # certificate: serve HTTPS with it (make_certificate in tests.fakes.smtp); else HTTP
+        self.certificate = certificate
         self.rate_limit = rate_limit  # events per routing key per sliding 60 s; None = off
         self.routing_keys = routing_keys  # None accepts any 32-character key
         self.requests: list[Received] = []
@@ -117,6 +132,8 @@ class PagerDutyFake:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Condition()
+        # the requests held by a hang fault right now, each with what releases it
+        self._held: dict[asyncio.Future[None], Received] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -127,7 +144,8 @@ class PagerDutyFake:
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
                                shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self._port)
+        tls = self.certificate.server_context() if self.certificate is not None else None
+        site = web.TCPSite(runner, "127.0.0.1", self._port, ssl_context=tls)  # loopback only
         try:
             await site.start()
         except BaseException:
@@ -138,6 +156,7 @@ class PagerDutyFake:
         return self
 
     async def close(self) -> None:
+        self.release()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -175,7 +194,20 @@ class PagerDutyFake:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.certificate is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
+
+    def channel_config(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments for ``PagerDutyConfig`` reaching this fake without a transport
+        (HTTPS fakes only: the client refuses http): ``events_url`` and ``ca_file``."""
+        if self.certificate is None:
+            raise ValueError("the client needs https: start the fake with a certificate, or "
+                             "use transport()")
+        values: dict[str, Any] = {"type": "pagerduty", "routing_key": ROUTING_KEY,
+                                  "events_url": self.url,
+                                  "ca_file": self.certificate.cert_file}
+        values.update(overrides)
+        return values
 
     def transport(self, **kwargs: Any) -> LoopbackTransport:
         """A transport for ``EventsApiV2Client`` / ``PagerDutyChannel`` that reaches this fake."""
@@ -196,6 +228,26 @@ class PagerDutyFake:
     def disconnect_next(self, n: int = 1) -> None:
         """Close the connection without answering the next ``n`` requests."""
         self._faults.extend(Fault(disconnect=True) for _ in range(n))
+
+    def hang_next(self, n: int = 1) -> None:
+        """Hold each of the next ``n`` requests without an answer (see ``Fault.hang``)."""
+        self._faults.extend(Fault(hang=True) for _ in range(n))
+
+    @property
+    def held_requests(self) -> list[Received]:
+        """The requests held right now by a hang fault (their clients are still waiting)."""
+        return [received for held, received in self._held.items() if not held.done()]
+
+    @property
+    def hanging(self) -> int:
+        """How many requests are held right now."""
+        return len(self.held_requests)
+
+    def release(self) -> None:
+        """Drop the connection of every held request (still unanswered, never applied)."""
+        for held in self._held:
+            if not held.done():
+                held.set_result(None)
 
     def respond_with(self, responder: Responder | None) -> None:
         """Consulted for every request once the queued faults are used up; None to remove."""
@@ -266,7 +318,16 @@ class PagerDutyFake:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
-            if fault.disconnect:
+            if fault.hang:
+                # Ends when the client closes the connection (aiohttp then cancels this
+                # handler: handler_cancellation) or by release(); then no answer at all.
+                held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._held[held] = received
+                try:
+                    await held
+                finally:
+                    del self._held[held]
+            if fault.hang or fault.disconnect:
                 if request.transport is not None:
                     request.transport.close()
                 raise asyncio.CancelledError  # aiohttp ends the handler quietly
@@ -424,7 +485,8 @@ def _validate_payload(payload: Any) -> list[str]:
 
 class LoopbackTransport(httpx2.HTTPTransport):
     """Sends every request (e.g. ``https://events.pagerduty.com/v2/enqueue``) to the fake
-    over plain HTTP on 127.0.0.1, reading the port at request time (so it follows restarts).
+    on 127.0.0.1, reading the port at request time (so it follows restarts), over plain
+    HTTP (or HTTPS when the fake has a certificate: pass ``verify=`` for it).
 
     The ``pagerduty`` client refuses non-https base URLs, so this is how it reaches a fake
     while keeping its real configuration.
@@ -435,7 +497,8 @@ class LoopbackTransport(httpx2.HTTPTransport):
         self._fake = fake
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1",
+        scheme = "https" if self._fake.certificate is not None else "http"
+        request.url = request.url.copy_with(scheme=scheme, host="127.0.0.1",
                                             port=self._fake.port)
         return super().handle_request(request)
 

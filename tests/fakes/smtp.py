@@ -209,9 +209,6 @@ class _Handler:
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope,
     ) -> str:
-        fault = self._state.take("data")
-        if fault is not None:
-            return fault.reply()
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
@@ -225,7 +222,10 @@ class _Handler:
             login=session.auth_data if isinstance(session.auth_data, str) else None,
             tls=session.ssl is not None or _over_tls(server),
         )
-        with self._state.lock:
+        with self._state.lock:  # one step: once fail_next returns, no DATA is accepted
+            queue = self._state.faults["data"]
+            if queue:
+                return queue.popleft().reply()
             self._state.messages.append(received)
         return "250 2.0.0 Message accepted for delivery"
 
@@ -244,16 +244,23 @@ class _ClosingController(Controller):
 
     def factory(self) -> SMTP:
         server = super().factory()
-        self._sessions = [s for s in self._sessions if s.transport is not None]
+        # Forget the sessions that are over (connected, then lost); keep those whose
+        # connection_made has not run yet (a burst of connections is accepted in one go).
+        self._sessions = [s for s in self._sessions
+                          if s.session is None or s.transport is not None]
         self._sessions.append(server)
         return server
 
     async def _close_sessions(self) -> None:
-        for server in self._sessions:
-            if server.transport is not None:
-                server.transport.close()
+        if self.server is not None:
+            self.server.close()  # accept no more connections while closing these
+        for _ in range(2):  # again for connections accepted before the close took effect
+            await asyncio.sleep(0.025)  # also lets connection_made / connection_lost run
+            for server in self._sessions:
+                if server.transport is not None:
+                    server.transport.close()
         self._sessions = []
-        await asyncio.sleep(0.05)  # let connection_lost run before the loop stops
+        await asyncio.sleep(0.025)  # let connection_lost run before the loop stops
 
     def stop(self, no_assert: bool = False) -> None:
         if self._thread is not None and self.loop.is_running():

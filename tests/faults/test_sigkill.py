@@ -1,16 +1,45 @@
 """SIGKILL of a real ``aggregator serve`` process in the middle of a stream of deliveries.
 
 The service runs as a subprocess on loopback (SQLite file; PostgreSQL in a fresh schema
-too when ``AGGREGATOR_TEST_DATABASE_URL`` is set) and mails through a real SMTP server on
-loopback. The PagerDuty channel only accepts an ``https://`` ``events_url`` and has no CA
-option, so a subprocess cannot be pointed at the (plain HTTP) PagerDuty fake: e-mail is the
-delivery target here, one mail per request (each request carries one distinct alert).
+too when ``AGGREGATOR_TEST_DATABASE_URL`` is set) and sends every critical alert to two
+channels: PagerDuty, through the real ``pagerduty`` client over HTTPS to the PagerDuty fake
+(a self-signed certificate trusted through the channel's ``ca_file``), and e-mail to a real
+SMTP server on loopback. Each request carries one distinct alert.
 
-The kill lands while SMTP hangs (accepts TCP, never greets), so the killed worker holds
-claimed notifications in the middle of a send; mails sent before that were finished in the
-database long before the kill. After a restart on the same database: every delivery
+The fault sequence, each phase waited for by its condition, never by a fixed sleep:
+
+1. Deliveries flow: pages and mails arrive.
+2. Both targets refuse, answering at once: the fake answers every event 429 with
+   ``Retry-After: 1`` (PagerDuty's throttle; the floor keeps the retries from flooding the
+   test process), SMTP answers every end of DATA 451 (both retryable). From that instant
+   nothing more is accepted (both fakes decide and record in one step), so the set of
+   events the fake answered 202 and of mails SMTP accepted is final; the test waits until
+   the database shows exactly that many notifications of each channel ``sent``.
+3. PagerDuty hangs: the fake holds every event without an answer (never applied); SMTP
+   keeps refusing. Once the fake holds a request, the worker is mid-send on a claimed row,
+   and the service is killed right then. The worker records a claimed batch in one
+   transaction after its slowest send, so the mails and pages refused in that batch are
+   claimed but unrecorded too. (SMTP does not hang as well: a batch of mails each waiting
+   out its timeout would keep the worker from claiming any page for many seconds.)
+4. Both fakes drop every connection while still refusing and holding, and only then serve
+   normally again on the same ports: bytes the process wrote just before it died (a whole
+   mail, an event) must not be read after the faults are lifted and accepted. The service
+   restarts on the same database.
+
+Why phase 2: the outbox is at-least-once. A request the target accepted but whose answer
+(or whose recording in the database) the kill cut off is legitimately sent again after the
+restart, and no outbox can close that window. Phase 2 empties it before the kill: every
+accepted page and mail is recorded first, and whatever is in flight at the kill is held or
+refused, never accepted. So each send must happen exactly once: every webhook delivery
 answered 202 is stored, the deliveries that got no answer are re-sent (as a sender does),
-and every notification goes out exactly once, none dead.
+each alert's trigger reached the fake exactly once by ``dedup_key`` and was mailed exactly
+once, none is lost and none is dead. The rows the killed worker held are claimed again
+when their lease (12 s) ends.
+
+The remaining risk is a client timing out on a reply the target did send (PagerDuty 4 s,
+mail 3 s): on loopback that takes a stall of seconds. Before the kill the test then fails
+waiting for "every accepted page and mail recorded"; after it, as a page or mail sent
+twice (the attempt logs are printed).
 """
 
 from __future__ import annotations
@@ -31,12 +60,23 @@ import pytest
 
 from tests.conftest import DATABASES, PG_URL
 from tests.e2e.stack import Process, child_env, free_ports, write_yaml
-from tests.fakes.smtp import SmtpServer
+from tests.fakes.pagerduty import Fault, PagerDutyFake, pagerduty_fake
+from tests.fakes.smtp import Certificate, CertificateUnavailableError, SmtpServer, make_certificate
 from tests.faults.helpers import AM, all_pages, am_message, eventually, pg_schema
 
 ROOT = Path(__file__).parents[2]
 SENDERS = 4
+FLOWING = 20  # pages and mails delivered before the faults begin
 SUBJECT = re.compile(r"\[FIRING:1\] (\S+) ")
+LEASE = 12  # s; half of it must fit the longest send: mail 3 s + 2 s QUIT (+1), PD 4 s (+1)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    try:
+        return make_certificate(tmp_path_factory.mktemp("tls"))
+    except CertificateUnavailableError as exc:
+        pytest.skip(f"the HTTPS PagerDuty fake needs a self-signed certificate: {exc}")
 
 
 @contextlib.asynccontextmanager
@@ -65,7 +105,7 @@ class Service:
             f"aggregator-{self.starts}",
             [sys.executable, "-m", "aggregator", "serve", "--port", str(self.port),
              "--config", str(self.config)],
-            log=self.tmp_path / f"serve-{self.starts}.log", cwd=ROOT, env=child_env()).start()
+            log=self.tmp_path / f"serve-{self.starts}.log", cwd=ROOT, env=service_env()).start()
         await asyncio.to_thread(self.process.wait_ready, f"{self.url}/readyz", 30.0)
 
     def kill(self) -> None:
@@ -79,32 +119,41 @@ class Service:
             self.process.stop()
 
 
+def service_env() -> dict[str, str]:
+    """The child's environment, without proxies: events go straight to the loopback fake."""
+    return {key: value for key, value in child_env().items()
+            if key.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+
+
 @pytest.mark.parametrize("kind", DATABASES)
-async def test_sigkill_mid_stream_loses_nothing_and_sends_once(kind: str,
-                                                               tmp_path: Path) -> None:
+async def test_sigkill_mid_stream_loses_nothing_and_sends_once(
+        kind: str, tmp_path: Path, certificate: Certificate) -> None:
     with SmtpServer() as smtp:
-        async with database(kind, tmp_path) as db:
+        async with pagerduty_fake(certificate=certificate) as pd, \
+                database(kind, tmp_path) as db:
             config = write_yaml(tmp_path / "aggregator.yaml", {
                 **db,
                 "log_level": "INFO",
-                # Mail timeout 3 s: on a loaded 2-core machine the loopback SMTP reply can lag
-                # a second, and a reply lost to a timeout is a legitimate resend (the client
-                # cannot know the mail was accepted). A send may then take 3 s + 2 s for the
-                # courtesy QUIT; the settings want that (plus 1 s) within half the lease, so
-                # the lease is 12 s: rows the killed worker held are claimed again 12 s later.
+                # Timeouts of seconds: on a loaded 2-core machine a loopback reply can lag a
+                # second, and a reply lost to a timeout is a legitimate resend (the client
+                # cannot know it was accepted).
                 "delivery": {"poll_interval": 0.05, "backoff_initial": 0.05,
-                             "backoff_max": 0.3, "lease": 12},
+                             "backoff_max": 0.3, "lease": LEASE},
                 "notifications": {
-                    "channels": {"mail": {
-                        "type": "email", "host": smtp.host, "port": smtp.port,
-                        "security": "none", "from": "alerts@example.com",
-                        "to": ["oncall@example.com"], "timeout": 3}},
-                    "routes": [{"match": {"min_severity": "critical"}, "channels": ["mail"]}],
+                    "channels": {
+                        # https://127.0.0.1:<port>, trusted through ca_file
+                        "pd": pd.channel_config(timeout=4, ca_file=str(certificate.cert_file)),
+                        "mail": {
+                            "type": "email", "host": smtp.host, "port": smtp.port,
+                            "security": "none", "from": "alerts@example.com",
+                            "to": ["oncall@example.com"], "timeout": 3}},
+                    "routes": [{"match": {"min_severity": "critical"},
+                                "channels": ["pd", "mail"]}],
                 },
             })
             service = Service(tmp_path, config)
             try:
-                await run(service, smtp)
+                await run(service, smtp, pd)
             except BaseException:
                 for n in range(1, service.starts + 1):
                     log = tmp_path / f"serve-{n}.log"
@@ -115,13 +164,20 @@ async def test_sigkill_mid_stream_loses_nothing_and_sends_once(kind: str,
                 service.stop()
 
 
-async def run(service: Service, smtp: SmtpServer) -> None:
+async def run(service: Service, smtp: SmtpServer, pd: PagerDutyFake) -> None:
     accepted: list[str] = []
     unanswered: list[str] = []
     stop = asyncio.Event()
     timeout = aiohttp.ClientTimeout(total=10)
 
     async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as http:
+
+        async def get(query: dict[str, Any], path: str) -> tuple[int, Any]:
+            async with http.get(f"{service.url}{path}", params=query) as response:
+                return response.status, await response.json()
+
+        async def pages(path: str, **params: Any) -> list[dict[str, Any]]:
+            return await all_pages(lambda q: get(q, path), path, **params)
 
         async def sender(index: int) -> None:
             n = 0
@@ -133,44 +189,63 @@ async def run(service: Service, smtp: SmtpServer) -> None:
                         await response.read()
                         assert response.status == 202, (name, response.status)
                         accepted.append(name)
-                except aiohttp.ClientError:  # the process died with the request in flight
+                except (aiohttp.ClientError, TimeoutError):  # killed with it in flight
+                    # (or, on a starved machine, no answer in 10 s): a sender resends it
                     unanswered.append(name)
                     return
                 await asyncio.sleep(0.005)
 
         await service.start()
         senders = [asyncio.create_task(sender(i)) for i in range(SENDERS)]
-        await asyncio.sleep(1.0)  # mails flow
-        await eventually(lambda: smtp.messages, timeout=5, what="first mails")
-        # SMTP turns sour in two steps. First every MAIL FROM is answered 451 (retried later):
-        # sessions that were delivering finish normally, nothing more is accepted. Then it
-        # hangs (TCP accepted, no greeting): sends now stall inside the worker, whose claimed
-        # rows are mid-send when it is killed. (Hanging at once would cut sessions that had
-        # their DATA accepted but wait for the QUIT reply: the mail is out, the worker has
-        # not recorded it yet, and a kill then makes the at-least-once resend, which this
-        # test is not about: the outbox cannot close that window.)
-        smtp.fail_next(451, 1_000_000, stage="mail")
-        await asyncio.sleep(0.4)
-        smtp.hang()
-        await asyncio.sleep(0.6)
-        service.kill()
-        stop.set()
-        await asyncio.gather(*senders)
-        mailed_before = len(smtp.messages)
-        assert accepted and mailed_before < len(accepted)
+        # 1. deliveries flow
+        await eventually(lambda: len(pd.events) >= FLOWING and len(smtp.messages) >= FLOWING,
+                         timeout=20, what=f"{FLOWING} pages and mails")
 
+        # 2. refuse: from here on nothing is accepted, so what was accepted is final
+        clock = asyncio.get_running_loop().time
+        refused_at = clock()
+        pd.respond_with(lambda _: Fault(status=429, retry_after=1))
+        smtp.fail_next(451, 1_000_000, stage="data")
+        paged, mailed_before = len(pd.events), len(smtp.messages)
+
+        async def recorded() -> bool:
+            sent_pd = await pages("/api/v1/notifications", status="sent", channel="pd")
+            sent_mail = await pages("/api/v1/notifications", status="sent", channel="mail")
+            return len(sent_pd) == paged and len(sent_mail) == mailed_before
+
+        await eventually(recorded, timeout=20, interval=0.1,
+                         what="every accepted page and mail recorded")
+        assert (len(pd.events), len(smtp.messages)) == (paged, mailed_before)
+
+        # 3. hang: pages stall inside the worker; kill it while it holds a claimed row
+        hung_at = clock()
+        pd.respond_with(lambda _: Fault(hang=True))
+        await eventually(lambda: pd.hanging, timeout=10, what="a page held mid-send")
+        held = {r.dedup_key for r in pd.held_requests}
+        service.kill()
+        killed_at = clock()
+        stop.set()
+        # 4. The killed process may have written requests the fakes have not read yet (a
+        # whole mail, an event): drop them, closing every connection while the faults still
+        # refuse and hold, so nothing it sent is accepted after its death; then serve
+        # normally again on the same ports.
+        await pd.down()
+        smtp.down()
+        pd.respond_with(None)
         smtp.clear_faults()
+        await pd.up()
         smtp.up()
+        await asyncio.gather(*senders)
+        print(f"killed: {len(accepted)} accepted, {len(unanswered)} unanswered, {paged} paged, "
+              f"{mailed_before} mailed, {len(held)} page(s) held mid-send; recorded after "
+              f"{hung_at - refused_at:.1f} s, held after {killed_at - hung_at:.1f} s")
+        assert accepted and paged < len(accepted) and mailed_before < len(accepted)
+        assert (len(pd.events), len(smtp.messages)) == (paged, mailed_before)
+
         await service.start()  # same port, same database
 
-        async def get(query: dict[str, Any], path: str) -> tuple[int, Any]:
-            async with http.get(f"{service.url}{path}", params=query) as response:
-                return response.status, await response.json()
-
-        async def pages(path: str, **params: Any) -> list[dict[str, Any]]:
-            return await all_pages(lambda q: get(q, path), path, **params)
-
-        stored = {item["name"] for item in await pages("/api/v1/alerts")}
+        stored_alerts = await pages("/api/v1/alerts")
+        stored = {item["name"] for item in stored_alerts}
         missing = set(accepted) - stored
         assert not missing, f"answered 202 but not stored: {sorted(missing)}"
         assert stored <= set(accepted) | set(unanswered)
@@ -179,43 +254,52 @@ async def run(service: Service, smtp: SmtpServer) -> None:
             async with http.post(f"{service.url}{AM}", json=am_message(name)) as response:
                 assert response.status == 202, await response.text()
         expected = set(accepted) | set(unanswered)
+        alerts = {item["fingerprint"]: item for item in await pages("/api/v1/alerts")}
+        assert {a["name"] for a in alerts.values()} == expected
+
+        def paged_names() -> collections.Counter[str]:
+            return collections.Counter(
+                alerts[e["dedup_key"]]["name"] if e["dedup_key"] in alerts else e["dedup_key"]
+                for e in pd.events if e["event_action"] == "trigger")
 
         def mailed() -> collections.Counter[str]:
             return collections.Counter(
                 m.group(1) for m in (SUBJECT.search(msg.subject) for msg in smtp.messages)
                 if m is not None)
 
-        await eventually(lambda: set(mailed()) >= expected, timeout=35,
-                         what="a mail for every alert after the restart")
+        await eventually(lambda: set(paged_names()) >= expected and set(mailed()) >= expected,
+                         timeout=LEASE + 20, what="a page and a mail for every alert")
 
         async def settled() -> bool:
             return not await pages("/api/v1/notifications", status="pending")
 
         await eventually(settled, timeout=10, what="no notification pending")
-        await asyncio.sleep(0.5)  # a second copy of anything would have arrived by now
+        await asyncio.sleep(0.3)  # a second copy of anything would have arrived by now
 
-        counts = mailed()
-        assert set(counts) == expected
-        doubled = {name: count for name, count in counts.items() if count != 1}
-        if doubled:  # show the attempts of what went out twice
-            ids = {a["name"]: a["id"] for a in await pages("/api/v1/alerts")}
-            for name in doubled:
-                _, body = await get({}, f"/api/v1/alerts/{ids[name]}/notifications")
-                print(f"mailed twice: {name}: {body}")
+        pages_per_alert, mails = paged_names(), mailed()
+        twice = {name: n for name, n in pages_per_alert.items() if n != 1}
+        doubled = {name: count for name, count in mails.items() if count != 1}
+        ids = {a["name"]: a["id"] for a in alerts.values()}
+        for name in {*twice, *doubled} & set(ids):  # show the attempts of what went out twice
+            _, body = await get({}, f"/api/v1/alerts/{ids[name]}/notifications")
+            print(f"sent twice: {name}: {body}")
+        assert not twice, f"triggered more than once per dedup_key: {twice}"
+        assert set(pages_per_alert) == expected
+        assert len(pd.events) == len(expected)  # triggers only, each once
         assert not doubled, f"mailed more than once: {doubled}"
-        assert len(smtp.messages) == len(expected)
+        assert set(mails) == expected and len(smtp.messages) == len(expected)
         notifications = await pages("/api/v1/notifications")
-        assert len(notifications) == len(expected)
-        assert {n["status"] for n in notifications} == {"sent"}
-        # The killed worker held some of them mid-send: claimed (an attempt counted) but never
-        # finished (no attempt logged); they went out once, after the lease.
-        # (One request per candidate, paced under the API's 50 requests/s limit.)
+        assert len(notifications) == 2 * len(expected)
+        assert {n["status"] for n in notifications} == {"sent"}  # none dead, none pending
+
+        # The killed worker held the held pages mid-send: claimed (an attempt counted) but
+        # never finished (no attempt logged); they went out once, after the lease.
         orphaned = 0
-        for alert_id in {n["alert_id"] for n in notifications if n["attempts"] >= 2}:
-            status, body = await get({}, f"/api/v1/alerts/{alert_id}/notifications")
+        for dedup_key in held:
+            status, body = await get({}, f"/api/v1/alerts/{alerts[dedup_key]['id']}"
+                                         "/notifications")
             assert status == 200, body
-            orphaned += sum(item["attempts"] > len(item["attempt_log"]) for item in body["items"])
-            if orphaned:
-                break
-            await asyncio.sleep(0.025)
-        assert orphaned > 0
+            orphaned += sum(item["attempts"] > len(item["attempt_log"])
+                            for item in body["items"] if item["channel"] == "pd")
+            await asyncio.sleep(0.025)  # under the API's 50 requests/s
+        assert orphaned > 0, held
