@@ -22,6 +22,11 @@ Phases, one server and one database for all of them (the tables grow as they wou
   schedule for ``--duration`` seconds; latency counts from the scheduled send time, so a
   server that falls behind shows it (no coordinated omission).
 
+After each phase it waits until the outbox worker has sent the notifications the phase
+implied (``outbox_drain_s`` in the JSON), so each phase starts on an idle server. The
+``cpuµs/a`` column is the server's CPU time (user + system, all its processes) per
+accepted alert: the figure that other load on the machine moves least.
+
 Afterwards it checks in the database that every accepted alert is stored exactly once:
 rows == distinct fingerprints == distinct new alerts accepted, and the sum of
 ``occurrences`` == the number of alert deliveries answered 202.
@@ -370,6 +375,9 @@ COUNT_SQL = ("SELECT count(*), count(DISTINCT fingerprint), coalesce(sum(occurre
              "sum(CASE WHEN status = 'firing' THEN 1 ELSE 0 END) FROM alerts")
 
 
+PENDING_SQL = "SELECT count(*) FROM notifications WHERE status = 'pending'"
+
+
 async def db_counts(args: argparse.Namespace, schema: str | None, sqlite_path: Path) -> dict[str,
                                                                                               int]:
     if args.database == "sqlite":
@@ -378,6 +386,7 @@ async def db_counts(args: argparse.Namespace, schema: str | None, sqlite_path: P
             row = con.execute(COUNT_SQL).fetchone()
             events = con.execute("SELECT count(*) FROM alert_events").fetchone()[0]
             outbox = con.execute("SELECT count(*) FROM notifications").fetchone()[0]
+            pending = con.execute(PENDING_SQL).fetchone()[0]
         finally:
             con.close()
     else:
@@ -388,11 +397,25 @@ async def db_counts(args: argparse.Namespace, schema: str | None, sqlite_path: P
             row = tuple(await con.fetchrow(COUNT_SQL))
             events = await con.fetchval("SELECT count(*) FROM alert_events")
             outbox = await con.fetchval("SELECT count(*) FROM notifications")
+            pending = await con.fetchval(PENDING_SQL)
         finally:
             await con.close()
     rows, distinct, occurrences, firing = (int(v or 0) for v in row)
     return {"rows": rows, "distinct_fingerprints": distinct, "occurrences": occurrences,
-            "firing": firing, "events": int(events), "notifications": int(outbox)}
+            "firing": firing, "events": int(events), "notifications": int(outbox),
+            "pending": int(pending)}
+
+
+async def drained(args: argparse.Namespace, schema: str | None, sqlite_path: Path,
+                  limit: float = 120.0) -> float:
+    """Wait until the outbox worker has sent everything (phases start on an idle server);
+    the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if (await db_counts(args, schema, sqlite_path))["pending"] == 0:
+            break
+        await asyncio.sleep(0.25)
+    return time.monotonic() - started
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -508,6 +531,7 @@ async def run(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             summaries.append(summary)
             for key in totals:
                 totals[key] += getattr(result, key)
+            summary["outbox_drain_s"] = round(await drained(args, schema, sqlite_path), 2)
             print(line(summary), flush=True)
             if args.pause:
                 await asyncio.sleep(args.pause)

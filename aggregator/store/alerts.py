@@ -15,8 +15,11 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
+    Integer,
     Table,
     Text,
+    Uuid,
     and_,
     any_,
     bindparam,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.model import Alert, Link, Severity, Source, Status
@@ -78,6 +82,32 @@ def _bump() -> Any:
                 expires_at=case((table.c.expires_at.is_(None), None),
                                 else_=bindparam("b_exp", type_=UtcDateTime())))
     )
+
+
+@functools.cache
+def _bump_all() -> Any:
+    """PostgreSQL: every bump of a transaction in one statement over arrays (one plan, one
+    pass), where ``executemany`` would run the UPDATE once per alert."""
+    return text(
+        "UPDATE alerts AS a SET occurrences = a.occurrences + v.n, last_received_at = :at, "
+        "expires_at = CASE WHEN a.expires_at IS NULL THEN NULL ELSE :expires END "
+        "FROM unnest(:ids, :ns) AS v(id, n) WHERE a.id = v.id"
+    ).bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("ns", type_=ARRAY(Integer())),
+                 bindparam("at", type_=UtcDateTime()), bindparam("expires", type_=UtcDateTime()))
+
+
+@functools.cache
+def _repeat_upsert_all() -> Any:
+    """PostgreSQL: the coalesced repeat events of a transaction in one statement."""
+    return text(
+        "INSERT INTO alert_events (alert_id, kind, at, count, bucket, detail) "
+        "SELECT v.id, 'repeat', :at, v.n, :bucket, :detail "
+        "FROM unnest(:ids, :ns) AS v(id, n) "
+        "ON CONFLICT (alert_id, bucket) WHERE bucket IS NOT NULL "
+        "DO UPDATE SET count = alert_events.count + excluded.count, at = excluded.at"
+    ).bindparams(bindparam("ids", type_=ARRAY(Uuid())), bindparam("ns", type_=ARRAY(Integer())),
+                 bindparam("at", type_=UtcDateTime()), bindparam("bucket", type_=BigInteger()),
+                 bindparam("detail", type_=JSONB()))
 
 
 @functools.cache
@@ -352,11 +382,17 @@ async def apply(
         await connection.execute(_change(), changes)
     if bumps:
         new_expiry = received_at + expire_after
-        await connection.execute(
-            _bump(),
-            [{"b_id": alert_id, "b_n": n, "b_at": received_at, "b_exp": new_expiry}
-             for alert_id, n in bumps.items()],
-        )
+        if dialect_of(session) == "postgresql":
+            ordered = sorted(bumps.items())
+            await connection.execute(_bump_all(), {
+                "ids": [alert_id for alert_id, _ in ordered], "ns": [n for _, n in ordered],
+                "at": received_at, "expires": new_expiry})
+        else:
+            await connection.execute(
+                _bump(),
+                [{"b_id": alert_id, "b_n": n, "b_at": received_at, "b_exp": new_expiry}
+                 for alert_id, n in bumps.items()],
+            )
     if events:
         await connection.execute(_insert_events(), events)
     if repeats:
@@ -386,10 +422,17 @@ async def _upsert_repeat_events(
     seconds = interval.total_seconds()
     bucket = int(received_at.timestamp() // seconds)
     window_start = datetime.fromtimestamp(bucket * seconds, tz=received_at.tzinfo)
+    detail = {"window_start": window_start.isoformat(), "window_seconds": seconds}
+    ordered = sorted(repeats.items())
+    connection = await session.connection()
+    if dialect_of(session) == "postgresql":
+        await connection.execute(_repeat_upsert_all(), {
+            "ids": [alert_id for alert_id, _ in ordered], "ns": [n for _, n in ordered],
+            "at": received_at, "bucket": bucket, "detail": detail})
+        return
     rows = [
         {"alert_id": alert_id, "kind": "repeat", "at": received_at, "count": n, "bucket": bucket,
-         "detail": {"window_start": window_start.isoformat(), "window_seconds": seconds}}
-        for alert_id, n in sorted(repeats.items())
+         "detail": detail}
+        for alert_id, n in ordered
     ]
-    connection = await session.connection()
     await connection.execute(_repeat_upsert(dialect_of(session)), rows)

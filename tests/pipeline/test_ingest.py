@@ -93,3 +93,22 @@ def test_which_failures_may_belong_to_one_request() -> None:
     assert not may_be_one_request(OperationalError("BEGIN", {}, Exception("gone")))
     assert not may_be_one_request(PoolTimeoutError("pool exhausted"))
     assert not may_be_one_request(ConnectionRefusedError())
+
+
+async def test_repeats_in_later_transactions_bump_and_coalesce_into_one_event(
+        db: Database) -> None:
+    from aggregator.store.tables import AlertEventRow
+
+    await run(db, [alert(1), alert(2)])
+    await run(db, [alert(1)], [alert(1), alert(2)])  # three repeats, one transaction
+    await run(db, [alert(1)])
+    async with db.read() as session:
+        occurrences = {row.name: row.occurrences for row in await session.execute(
+            select(AlertRow.name, AlertRow.occurrences))}
+        repeats = (await session.execute(
+            select(AlertRow.name, AlertEventRow.count)
+            .join(AlertRow, AlertRow.id == AlertEventRow.alert_id)
+            .where(AlertEventRow.kind == "repeat"))).all()
+    assert occurrences == {"Alert1": 4, "Alert2": 2}
+    # one coalesced event per alert in the interval, counting every repeat
+    assert sorted(repeats) == [("Alert1", 3), ("Alert2", 1)]
