@@ -156,6 +156,11 @@ class Settings(BaseSettings):
         description="concurrent webhook requests share one transaction (group commit) up "
         "to this many alerts",
     )
+    ingest_queue_alerts: int = Field(
+        default=20_000, ge=1, le=1_000_000,
+        description="alerts waiting for an ingest transaction, at most; past it webhooks "
+        "answer 503 with Retry-After (the senders retry) instead of queueing without bound",
+    )
     ingest_writers: int = Field(
         default=1, ge=1, le=32,
         description="ingest transactions running at once on PostgreSQL (SQLite: always 1)",

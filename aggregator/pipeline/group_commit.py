@@ -7,6 +7,11 @@ everything queued so far (up to ``max_alerts`` alerts), and each request is answ
 the transaction that carried it has committed. An idle service still runs each request at
 once, alone; a busy one batches more, by itself.
 
+The queue is bounded (``max_queued`` alerts waiting): past it, :meth:`submit` refuses at
+once with :class:`~aggregator.errors.TransientError` (503 and ``Retry-After``; both senders
+retry), so a storm beyond what the database absorbs costs neither unbounded memory nor
+answers that come after the sender gave up.
+
 If a shared transaction fails, ``alone`` decides whether the failure may belong to one
 request (a value the database refused): then each request is run again in a transaction
 of its own, so one bad payload never fails its neighbours. A failure of the database
@@ -21,6 +26,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from aggregator.errors import TransientError
 
 Request = TypeVar("Request")
 Result = TypeVar("Result")
@@ -44,15 +51,18 @@ class GroupCommit(Generic[Request, Result]):
         alone: Callable[[BaseException], bool],
         writers: int = 1,
         max_alerts: int = 1000,
+        max_queued: int = 20_000,
         on_batch: Callable[[int, int], None] = lambda requests, alerts: None,
     ) -> None:
-        if writers < 1 or max_alerts < 1:
-            raise ValueError("writers and max_alerts must be at least 1")
+        if writers < 1 or max_alerts < 1 or max_queued < 1:
+            raise ValueError("writers, max_alerts and max_queued must be at least 1")
         self._run = run
         self._size = size
         self._alone = alone
         self._writers = writers
         self._max_alerts = max_alerts
+        self._max_queued = max_queued
+        self._queued = 0  # alerts waiting for a transaction
         self._on_batch = on_batch
         self._queue: list[_Pending[Request, Result]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -67,8 +77,13 @@ class GroupCommit(Generic[Request, Result]):
         """Returns ``run``'s result for this request once its transaction committed."""
         if self._closed:
             raise RuntimeError("the ingest queue is closed")
+        size = max(1, self._size(request))
+        if self._queue and self._queued + size > self._max_queued:
+            raise TransientError(f"ingest queue full ({self._queued} alerts waiting for the "
+                                 "database); retry shortly")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(request, max(1, self._size(request)), future))
+        self._queue.append(_Pending(request, size, future))
+        self._queued += size
         self._start_writers()
         # The transaction carries on if the caller goes away: a commit is never cut short.
         return await asyncio.shield(future)
@@ -101,6 +116,7 @@ class GroupCommit(Generic[Request, Result]):
             taken += pending.size
             count += 1
         batch, self._queue = self._queue[:count], self._queue[count:]
+        self._queued -= taken
         return batch
 
     async def _commit(self, batch: list[_Pending[Request, Result]]) -> None:

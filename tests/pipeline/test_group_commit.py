@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from aggregator.errors import TransientError
 from aggregator.pipeline.group_commit import GroupCommit
 
 
@@ -40,10 +41,10 @@ class Transactions:
 
 
 def queue(tx: Transactions, *, writers: int = 1, max_alerts: int = 1000,
-          alone: type[Exception] = ValueError) -> GroupCommit[str, str]:
+          alone: type[Exception] = ValueError, max_queued: int = 20_000) -> GroupCommit[str, str]:
     return GroupCommit(tx.run, size=lambda request: int(request.split(":")[1]),
                        alone=lambda exc: isinstance(exc, alone), writers=writers,
-                       max_alerts=max_alerts)
+                       max_alerts=max_alerts, max_queued=max_queued)
 
 
 async def test_an_idle_queue_runs_a_request_at_once_alone() -> None:
@@ -156,6 +157,22 @@ async def test_close_commits_what_was_queued_and_refuses_new_requests() -> None:
     tx.gate.set()
     await closing
     assert [task.result() for task in tasks] == [f"done:r{n}:1" for n in range(3)]
+
+
+async def test_a_full_queue_refuses_at_once_with_a_transient_error() -> None:
+    tx = Transactions()
+    commits = queue(tx, max_queued=100)
+    tx.gate.clear()
+    running = asyncio.create_task(commits.submit("running:80"))  # taken: not queued
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(commits.submit(f"w{n}:40")) for n in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(TransientError, match="queue full"):
+        await commits.submit("late:30")  # 80 queued + 30 > 100
+    tx.gate.set()
+    await asyncio.gather(running, *waiting)
+    assert await commits.submit("after:30") == "done:after:30"  # room again
+    assert ["late:30"] not in tx.batches
 
 
 def test_writers_and_batch_size_must_be_positive() -> None:
