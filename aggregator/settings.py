@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         "to this many alerts",
     )
     ingest_queue_alerts: int = Field(
-        default=20_000, ge=1, le=1_000_000,
+        default=5_000, ge=1, le=1_000_000,
         description="alerts waiting for an ingest transaction, at most; past it webhooks "
         "answer 503 with Retry-After (the senders retry) instead of queueing without bound",
     )
