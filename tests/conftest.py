@@ -21,6 +21,7 @@ from aiohttp.web import AppRunner
 
 from aggregator.app import build_app, runner_options
 from aggregator.settings import Settings
+from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 PG_URL = os.environ.get("AGGREGATOR_TEST_DATABASE_URL", "")
@@ -129,3 +130,15 @@ def _bounded_cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
 
 
 asyncio.runners._cancel_all_tasks = _bounded_cancel_all_tasks  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for the TLS fakes (SMTP, PagerDuty); made with ``openssl``.
+    Without it the TLS tests skip, or fail under ``AGGREGATOR_REQUIRE_TOOLS=1`` (CI)."""
+    try:
+        return make_certificate(tmp_path_factory.mktemp("tls"))
+    except CertificateUnavailableError as exc:
+        if os.environ.get("AGGREGATOR_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"TLS tests need a self-signed certificate: {exc}")
+        pytest.skip(f"TLS tests need a self-signed certificate: {exc}")

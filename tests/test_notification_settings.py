@@ -12,15 +12,7 @@ from aggregator.errors import ConfigError
 from aggregator.notification_settings import PagerDutyConfig, ca_bundle_context
 from aggregator.settings import load_settings
 from tests.fakes.pagerduty import ROUTING_KEY
-from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    try:
-        return make_certificate(tmp_path_factory.mktemp("tls"))
-    except CertificateUnavailableError as exc:
-        pytest.skip(f"TLS tests need a self-signed certificate: {exc}")
+from tests.fakes.smtp import Certificate
 
 
 def pagerduty(**overrides: Any) -> PagerDutyConfig:

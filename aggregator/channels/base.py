@@ -9,6 +9,7 @@ the worker owns retries, backoff and the attempt log.
 from __future__ import annotations
 
 import enum
+import ssl
 import uuid
 from datetime import datetime
 from typing import Any, Protocol
@@ -113,3 +114,16 @@ class Channel(Protocol):
 def describe(value: Any) -> str:
     """Short text of an exception or value for the attempt log, without secrets."""
     return str(value)[:500]
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error somewhere in ``exc``'s chain of causes, if any
+    (the channels turn it into a retryable error that says which setting to fix)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

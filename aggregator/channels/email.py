@@ -35,7 +35,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import ssl
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -54,6 +53,7 @@ from aggregator.channels.base import (
     PermanentError,
     Reason,
     RetryableError,
+    certificate_failure,
 )
 from aggregator.model import Severity, severity_rank
 from aggregator.notification_settings import QUIT_TIMEOUT, EmailConfig, worst_send_seconds
@@ -167,17 +167,6 @@ def _message_id(notice: Notice, sender: str) -> str:
     key = "|".join([notice.channel, notice.action.value, notice.reason.value,
                     notice.created_at.isoformat(), *(str(a.id) for a in notice.alerts)])
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
-
-
-def _cert_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 class _SMTP(aiosmtplib.SMTP):
@@ -315,7 +304,7 @@ class EmailChannel:
             if 400 <= exc.code < 500:
                 return RetryableError(text, status_code=exc.code)
             return PermanentError(text + " (fix username/password)", status_code=exc.code)
-        cert = _cert_failure(exc)
+        cert = certificate_failure(exc)
         if cert is not None:
             return RetryableError(
                 f"TLS certificate verification failed: {cert.verify_message or cert} "

@@ -28,7 +28,6 @@ import functools
 import hashlib
 import json
 import logging
-import ssl
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +40,7 @@ from aggregator.channels.base import (
     Notice,
     PermanentError,
     RetryableError,
+    certificate_failure,
 )
 from aggregator.notification_settings import (
     PagerDutyConfig,
@@ -257,18 +257,6 @@ def _pagerduty_reason(response: httpx2.Response) -> str:
     return message
 
 
-def _cert_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification error somewhere in ``exc``'s chain of causes, if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 class PagerDutyChannel:
     """Sends one alert per notice to one PagerDuty service (its routing key)."""
 
@@ -333,7 +321,7 @@ class PagerDutyChannel:
             if isinstance(exc.response, httpx2.Response):  # HttpError, ServerHttpError
                 raise self._http_error(exc.response) from exc
             # no response: the transport failed (refused, reset, timeout, TLS)
-            cert = _cert_failure(exc)
+            cert = certificate_failure(exc)
             if cert is not None:
                 raise RetryableError(self._scrub(
                     "PagerDuty TLS certificate verification failed: "

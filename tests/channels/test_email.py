@@ -26,21 +26,12 @@ from aggregator.model import Link, Severity, Source, Status
 from aggregator.notification_settings import EmailConfig
 from tests.fakes.smtp import (
     Certificate,
-    CertificateUnavailableError,
     SmtpServer,
-    make_certificate,
 )
 
 PASSWORD = "hunter2-Sup3rSecret"
 STARTS_AT = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
 
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    try:
-        return make_certificate(tmp_path_factory.mktemp("tls"))
-    except CertificateUnavailableError as exc:
-        pytest.skip(f"TLS tests need a self-signed certificate: {exc}")
 
 
 @pytest.fixture

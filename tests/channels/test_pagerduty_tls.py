@@ -22,19 +22,12 @@ from aggregator.notification_settings import (
 )
 from aggregator.settings import DeliverySettings
 from tests.fakes.pagerduty import PagerDutyFake, pagerduty_fake
-from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
+from tests.fakes.smtp import Certificate, make_certificate
 from tests.faults.helpers import AM, am_message, client_pages, eventually, running_app
 
 STARTS_AT = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
 CERT_FAILURE = "certificate verification failed"
 
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    try:
-        return make_certificate(tmp_path_factory.mktemp("tls"))
-    except CertificateUnavailableError as exc:
-        pytest.skip(f"TLS tests need a self-signed certificate: {exc}")
 
 
 @pytest.fixture

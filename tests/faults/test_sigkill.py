@@ -61,7 +61,7 @@ import pytest
 from tests.conftest import DATABASES, PG_URL
 from tests.e2e.stack import Process, child_env, free_ports, write_yaml
 from tests.fakes.pagerduty import Fault, PagerDutyFake, pagerduty_fake
-from tests.fakes.smtp import Certificate, CertificateUnavailableError, SmtpServer, make_certificate
+from tests.fakes.smtp import Certificate, SmtpServer
 from tests.faults.helpers import AM, all_pages, am_message, eventually, pg_schema
 
 ROOT = Path(__file__).parents[2]
@@ -70,13 +70,6 @@ FLOWING = 20  # pages and mails delivered before the faults begin
 SUBJECT = re.compile(r"\[FIRING:1\] (\S+) ")
 LEASE = 12  # s; half of it must fit the longest send: mail 3 s + 2 s QUIT (+1), PD 4 s (+1)
 
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    try:
-        return make_certificate(tmp_path_factory.mktemp("tls"))
-    except CertificateUnavailableError as exc:
-        pytest.skip(f"the HTTPS PagerDuty fake needs a self-signed certificate: {exc}")
 
 
 @contextlib.asynccontextmanager
