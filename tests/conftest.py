@@ -21,6 +21,8 @@ from aiohttp.web import AppRunner
 
 from aggregator.app import build_app, runner_options
 from aggregator.settings import Settings
+from aggregator.store import migrate
+from aggregator.store.db import Database, make_database
 from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
@@ -142,3 +144,12 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
         if os.environ.get("AGGREGATOR_REQUIRE_TOOLS") == "1":
             pytest.fail(f"TLS tests need a self-signed certificate: {exc}")
         pytest.skip(f"TLS tests need a self-signed certificate: {exc}")
+
+
+@pytest.fixture
+async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
+    """A migrated database (each parameter of ``db_settings``) for store-level tests."""
+    database = make_database(Settings(**db_settings))
+    await migrate.upgrade(database.engine)
+    yield database
+    await database.engine.dispose()

@@ -22,7 +22,7 @@ from aggregator.model import Alert, Severity, Source, Status
 from aggregator.notification_settings import NotificationSettings, PagerDutyConfig
 from aggregator.pipeline.ingest import ingest
 from aggregator.settings import DeliverySettings, Settings
-from aggregator.store import migrate, outbox
+from aggregator.store import outbox
 from aggregator.store.db import Database, make_database
 from aggregator.store.tables import NotificationAttemptRow, NotificationRow
 from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake, pagerduty_fake
@@ -36,13 +36,6 @@ FAST = DeliverySettings(backoff_initial=timedelta(milliseconds=50),
                         backoff_max=timedelta(milliseconds=200), lease=timedelta(seconds=2),
                         poll_interval=timedelta(milliseconds=50), batch_size=50)
 
-
-@pytest.fixture
-async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
-    database = make_database(Settings(**db_settings))
-    await migrate.upgrade(database.engine)
-    yield database
-    await database.engine.dispose()
 
 
 @pytest.fixture

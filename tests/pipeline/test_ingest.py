@@ -3,19 +3,14 @@ what the same requests sent one after the other give: decisions, counts, pages."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.notification_settings import NotificationSettings
 from aggregator.pipeline.ingest import IngestRequest, ingest_many, may_be_one_request
-from aggregator.settings import Settings
-from aggregator.store import migrate
-from aggregator.store.db import Database, make_database
+from aggregator.store.db import Database
 from aggregator.store.tables import AlertRow, NotificationRow
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
@@ -26,13 +21,6 @@ ROUTES = NotificationSettings.model_validate({
     "default_route": {"channels": ["mail"]},
 })
 
-
-@pytest.fixture
-async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
-    database = make_database(Settings(**db_settings))
-    await migrate.upgrade(database.engine)
-    yield database
-    await database.engine.dispose()
 
 
 def alert(n: int, status: Status = Status.FIRING) -> Alert:

@@ -4,16 +4,12 @@ round trip through either database unchanged."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from aggregator.settings import Settings
-from aggregator.store import migrate
-from aggregator.store.db import Database, json_dumps, json_loads, make_database
+from aggregator.store.db import Database, json_dumps, json_loads
 from aggregator.store.tables import AlertRow
 
 AWKWARD: dict[str, Any] = {
@@ -33,13 +29,6 @@ def test_json_loads_keeps_big_integers_exact() -> None:
         "n": 100000000000000000000000000001}
     assert json_loads(b'{"n": 5}') == {"n": 5}
 
-
-@pytest.fixture
-async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
-    database = make_database(Settings(**db_settings))
-    await migrate.upgrade(database.engine)
-    yield database
-    await database.engine.dispose()
 
 
 async def test_json_columns_round_trip_exactly(db: Database) -> None:

@@ -4,30 +4,20 @@ indexes, and alert lists planned for their own values (PostgreSQL)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from aggregator.settings import Settings
-from aggregator.store import history, migrate
-from aggregator.store.db import Database, make_database
+from aggregator.store import history
+from aggregator.store.db import Database
 from aggregator.store.history import AlertFilter
 from aggregator.store.tables import AlertRow
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TRGM_INDEXES = {"ix_alerts_name_trgm", "ix_alerts_summary_trgm"}
 
-
-@pytest.fixture
-async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
-    database = make_database(Settings(**db_settings))
-    await migrate.upgrade(database.engine)
-    yield database
-    await database.engine.dispose()
 
 
 def _row(n: int, at: datetime, *, status: str = "resolved", name: str = "",

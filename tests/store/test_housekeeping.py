@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from aggregator.housekeeping import run_once
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.pipeline.ingest import ingest
 from aggregator.settings import Settings
-from aggregator.store import migrate
-from aggregator.store.db import Database, make_database
+from aggregator.store.db import Database
 from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
-
-@pytest.fixture
-async def db(db_settings: dict[str, Any]) -> AsyncIterator[Database]:
-    database = make_database(Settings(**db_settings))
-    await migrate.upgrade(database.engine)
-    yield database
-    await database.engine.dispose()
 
 
 def azure_log_alert(n: int, *, auto_resolves: bool = False, status: Status = Status.FIRING,
