@@ -70,7 +70,7 @@ def ingest_queue(db: Database, settings: Settings,
         run, size=lambda request: len(request.alerts), alone=may_be_one_request,
         writers=1 if settings.is_sqlite else settings.ingest_writers,
         max_alerts=settings.ingest_batch_alerts, max_queued=settings.ingest_queue_alerts,
-        on_batch=lambda requests, _alerts: metrics.ingest_batch.observe(requests),
+        on_batch=metrics.ingest_batch.observe,
     )
 
 

@@ -52,7 +52,7 @@ class GroupCommit(Generic[Request, Result]):
         writers: int = 1,
         max_alerts: int = 1000,
         max_queued: int = 20_000,
-        on_batch: Callable[[int, int], None] = lambda requests, alerts: None,
+        on_batch: Callable[[int], None] = lambda requests: None,
     ) -> None:
         if writers < 1 or max_alerts < 1 or max_queued < 1:
             raise ValueError("writers, max_alerts and max_queued must be at least 1")
@@ -104,8 +104,7 @@ class GroupCommit(Generic[Request, Result]):
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not self._closed or self._queue:
-            self._start_writers()
+        self._start_writers()
 
     def _take(self) -> list[_Pending[Request, Result]]:
         taken = 0
@@ -121,7 +120,7 @@ class GroupCommit(Generic[Request, Result]):
 
     async def _commit(self, batch: list[_Pending[Request, Result]]) -> None:
         self.batches += 1
-        self._on_batch(len(batch), sum(pending.size for pending in batch))
+        self._on_batch(len(batch))
         try:
             results = await self._run([pending.request for pending in batch])
         except BaseException as exc:  # every waiter gets the outcome
@@ -130,21 +129,15 @@ class GroupCommit(Generic[Request, Result]):
                     await self._commit([pending])
                 return
             for pending in batch:
-                _settle(pending.future, exc=exc)
+                if pending.future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    pending.future.cancel()
+                else:
+                    pending.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
         for pending, result in zip(batch, results, strict=True):
-            _settle(pending.future, result=result)
-
-
-def _settle(future: asyncio.Future[Result], *, result: Result | None = None,
-            exc: BaseException | None = None) -> None:
-    if future.done():
-        return
-    if isinstance(exc, asyncio.CancelledError):
-        future.cancel()
-    elif exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)  # type: ignore[arg-type]
+            if not pending.future.done():
+                pending.future.set_result(result)

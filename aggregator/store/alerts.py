@@ -1,7 +1,7 @@
 """Alert and event repository for the ingest path. Never commits: the caller owns the unit of work.
 
 Writes are batched: one statement per table and kind of change, whatever the number of
-alerts in the request. Upserts are chosen by dialect in :func:`_repeat_upsert` only.
+alerts in the request.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Integer,
-    Table,
     Text,
     Uuid,
     and_,
@@ -33,7 +32,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,7 +40,7 @@ from aggregator.model import Alert, Link, Severity, Source, Status
 from aggregator.pipeline.dedup import Decision, FingerprintState, StoredAlert, Verdict
 from aggregator.pipeline.notify import Plan
 from aggregator.store.db import dialect_of
-from aggregator.store.tables import AlertEventRow, AlertRow
+from aggregator.store.tables import AlertEventRow, AlertRow, table_of
 from aggregator.store.types import UtcDateTime
 
 _STATE_NAMES = (
@@ -51,29 +50,23 @@ _STATE_NAMES = (
 )
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-# Write statements are built once and executed with a list of parameter sets: SQLAlchemy
-# caches their compiled form and batches the rows into multi-row statements
-# ("insertmanyvalues"), where building a statement per request would compile it every time.
+# Statements are built once and executed with a list of parameter sets (the driver's
+# executemany): SQLAlchemy compiles each once, where building a statement per request would
+# compile it every time. On PostgreSQL the repeats go through arrays instead (one statement).
 
 @functools.cache
 def _insert_alerts() -> Any:
-    return insert(_table(AlertRow))
+    return insert(table_of(AlertRow))
 
 
 @functools.cache
 def _insert_events() -> Any:
-    return insert(_table(AlertEventRow))
+    return insert(table_of(AlertEventRow))
 
 
 @functools.cache
-def _bump() -> Any:
-    table = _table(AlertRow)
+def _bump_sqlite() -> Any:
+    table = table_of(AlertRow)
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"))
@@ -113,7 +106,7 @@ def _repeat_upsert_all() -> Any:
 @functools.cache
 def _resolve() -> Any:
     # a resolve clears the acknowledgement (the next episode starts unacknowledged)
-    table = _table(AlertRow)
+    table = table_of(AlertRow)
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"))
@@ -124,7 +117,7 @@ def _resolve() -> Any:
 
 @functools.cache
 def _change() -> Any:
-    table = _table(AlertRow)
+    table = table_of(AlertRow)
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"))
@@ -136,9 +129,9 @@ def _change() -> Any:
 
 
 @functools.cache
-def _repeat_upsert(dialect: str) -> Any:
-    table = _table(AlertEventRow)
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+def _repeat_upsert_sqlite() -> Any:
+    table = table_of(AlertEventRow)
+    statement = sqlite.insert(table)
     return statement.on_conflict_do_update(
         index_elements=[table.c.alert_id, table.c.bucket],
         index_where=table.c.bucket.is_not(None),
@@ -177,11 +170,8 @@ def alert_of(row: AlertRow) -> Alert:
     )
 
 
-def stored_of(row: AlertRow) -> StoredAlert:
-    return _stored(row)
-
-
-def _stored(row: Any) -> StoredAlert:
+def stored_of(row: Any) -> StoredAlert:
+    """The decision state of a stored row (an ``AlertRow`` or a row of the state query)."""
     return StoredAlert(
         id=row.id, fingerprint=row.fingerprint, source_ref=row.source_ref,
         status=Status(row.status), severity=row.severity, summary=row.summary,
@@ -198,7 +188,7 @@ def _state_query(dialect: str) -> Any:
     fingerprint the open one and those with a wanted ``source_ref`` (tagged ``current``),
     and the most recently ended one (tagged ``ended``). The lists are bound as arrays on
     PostgreSQL (one prepared statement whatever their length), expanded on SQLite."""
-    table = _table(AlertRow)
+    table = table_of(AlertRow)
     columns = [table.c[name] for name in _STATE_NAMES]
     if dialect == "postgresql":
         def among(column: Any, name: str) -> Any:
@@ -238,7 +228,7 @@ async def load_states(
     rows = await connection.execute(_state_query(dialect_of(session)),
                                     {"fps": fingerprints, "refs": refs})
     for row in rows:
-        stored = _stored(row)
+        stored = stored_of(row)
         state = states[stored.fingerprint]
         if row.kind == "ended":
             state.last_ended = stored
@@ -389,7 +379,7 @@ async def apply(
                 "at": received_at, "expires": new_expiry})
         else:
             await connection.execute(
-                _bump(),
+                _bump_sqlite(),
                 [{"b_id": alert_id, "b_n": n, "b_at": received_at, "b_exp": new_expiry}
                  for alert_id, n in bumps.items()],
             )
@@ -408,7 +398,7 @@ async def save_plan(session: AsyncSession, plan: Plan,
             values["notified"] = plan.notified[alert_id]
         if alert_id in plan.silenced:
             values["silenced_by"] = plan.silenced[alert_id]
-        table = _table(AlertRow)
+        table = table_of(AlertRow)
         await session.execute(update(table).where(table.c.id == alert_id).values(**values))
 
 
@@ -435,4 +425,4 @@ async def _upsert_repeat_events(
          "detail": detail}
         for alert_id, n in ordered
     ]
-    await connection.execute(_repeat_upsert(dialect_of(session)), rows)
+    await connection.execute(_repeat_upsert_sqlite(), rows)

@@ -17,27 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from aggregator.pipeline.notify import Planned
 from aggregator.store.db import dialect_of
-from aggregator.store.tables import NotificationAttemptRow, NotificationRow
+from aggregator.store.tables import NotificationAttemptRow, NotificationRow, table_of
 from aggregator.store.types import UtcDateTime
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 @functools.cache
 def _insert_notifications() -> Any:
-    return insert(_table(NotificationRow))
+    return insert(table_of(NotificationRow))
 
 
 async def add(session: AsyncSession, planned: Sequence[Planned], now: datetime) -> int:
@@ -140,7 +134,7 @@ async def finish(session: AsyncSession, claimed: Claimed, outcome: Outcome) -> b
 
 @functools.cache
 def _record_outcome() -> Any:
-    table = _table(NotificationRow)
+    table = table_of(NotificationRow)
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"))
@@ -155,7 +149,7 @@ def _record_outcome() -> Any:
 
 @functools.cache
 def _insert_attempts() -> Any:
-    return insert(_table(NotificationAttemptRow))
+    return insert(table_of(NotificationAttemptRow))
 
 
 async def finish_many(session: AsyncSession,

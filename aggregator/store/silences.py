@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.notification_settings import Match
-from aggregator.store.tables import SilenceRow
+from aggregator.store.tables import SilenceRow, table_of
 from aggregator.store.types import UtcDateTime
 
 
@@ -21,8 +21,7 @@ def match_of(row: SilenceRow) -> Match:
 
 @functools.cache
 def _active() -> Any:
-    table = SilenceRow.__table__
-    assert isinstance(table, Table)
+    table = table_of(SilenceRow)
     now = bindparam("now", type_=UtcDateTime())
     return (select(table.c.id, table.c.matchers)
             .where(table.c.starts_at <= now, table.c.ends_at > now)

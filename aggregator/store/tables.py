@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     Uuid,
     text,
@@ -36,6 +37,13 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for statements built once and cached)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class AlertRow(Base):
