@@ -46,6 +46,13 @@ def ca_bundle_context(path: Path, setting: str = "ca_file") -> ssl.SSLContext:
         raise ValueError(f"{setting}: cannot read {path}: {exc.strerror or exc}") from exc
 
 
+def _loadable_ca_bundle(value: Path | None) -> Path | None:
+    """Refuse at start a ``ca_file`` the channel could not load when it first sends."""
+    if value is not None:
+        ca_bundle_context(value)
+    return value
+
+
 class PagerDutyConfig(_Strict):
     """PagerDuty Events API v2. ``routing_key`` is the service integration key."""
 
@@ -62,12 +69,7 @@ class PagerDutyConfig(_Strict):
         description="PEM CA bundle that verifies the Events API's TLS certificate instead of "
                     "the system's CAs (a private relay or proxy)")
 
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_bundle(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            ca_bundle_context(value)  # refuse at start what the channel could not load
-        return value
+    _ca_bundle = field_validator("ca_file")(_loadable_ca_bundle)
 
     @model_validator(mode="after")
     def _key(self) -> PagerDutyConfig:
@@ -96,8 +98,13 @@ class EmailConfig(_Strict):
     subject_prefix: str = "[alert]"
     templates_dir: Path | None = Field(
         default=None, description="folder with subject.txt, body.txt, body.html to override")
-    ca_file: Path | None = None
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that verifies the SMTP server's certificate instead of "
+                    "the system's CAs (a private mail relay)")
     validate_certs: bool = True
+
+    _ca_bundle = field_validator("ca_file")(_loadable_ca_bundle)
     timeout: float = Field(default=20.0, gt=0, le=300)
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Start-up validation of the notification settings: the PagerDuty channel's ``ca_file``."""
+"""Start-up validation of the notification settings: the channels' ``ca_file``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from aggregator.errors import ConfigError
-from aggregator.notification_settings import PagerDutyConfig, ca_bundle_context
+from aggregator.notification_settings import EmailConfig, PagerDutyConfig, ca_bundle_context
 from aggregator.settings import load_settings
 from tests.fakes.pagerduty import ROUTING_KEY
 from tests.fakes.smtp import Certificate
@@ -20,20 +20,32 @@ def pagerduty(**overrides: Any) -> PagerDutyConfig:
                                            **overrides})
 
 
-def test_ca_file_is_optional() -> None:
-    assert pagerduty().ca_file is None
+def email(**overrides: Any) -> EmailConfig:
+    return EmailConfig.model_validate({"type": "email", "host": "smtp.example.com",
+                                       "from": "alerts@example.com",
+                                       "to": ["oncall@example.com"], **overrides})
 
 
-def test_a_pem_bundle_is_accepted(certificate: Certificate) -> None:
-    config = pagerduty(ca_file=str(certificate.cert_file))
+CHANNELS = pytest.mark.parametrize("make", [pagerduty, email], ids=["pagerduty", "email"])
+Make = Any
+
+
+@CHANNELS
+def test_ca_file_is_optional(make: Make) -> None:
+    assert make().ca_file is None
+
+
+@CHANNELS
+def test_a_pem_bundle_is_accepted(make: Make, certificate: Certificate) -> None:
+    config = make(ca_file=str(certificate.cert_file))
     assert config.ca_file == certificate.cert_file
     context = ca_bundle_context(certificate.cert_file)
     assert len(context.get_ca_certs()) == 1  # exactly the bundle, not the system's CAs
 
 
-def _bad(ca_file: Path) -> str:
+def _bad(ca_file: Path, make: Make = pagerduty) -> str:
     with pytest.raises(ValidationError) as info:
-        pagerduty(ca_file=str(ca_file))
+        make(ca_file=str(ca_file))
     [error] = info.value.errors()
     assert error["loc"] == ("ca_file",)
     message = str(error["msg"])
@@ -41,12 +53,14 @@ def _bad(ca_file: Path) -> str:
     return message
 
 
-def test_missing_ca_file_is_refused(tmp_path: Path) -> None:
-    assert "does not exist" in _bad(tmp_path / "nope.pem")
+@CHANNELS
+def test_missing_ca_file_is_refused(make: Make, tmp_path: Path) -> None:
+    assert "does not exist" in _bad(tmp_path / "nope.pem", make)
 
 
-def test_a_folder_is_not_a_ca_file(tmp_path: Path) -> None:
-    assert "is not a file" in _bad(tmp_path)
+@CHANNELS
+def test_a_folder_is_not_a_ca_file(make: Make, tmp_path: Path) -> None:
+    assert "is not a file" in _bad(tmp_path, make)
 
 
 @pytest.mark.parametrize("content", [
@@ -54,14 +68,17 @@ def test_a_folder_is_not_a_ca_file(tmp_path: Path) -> None:
     b"not a certificate\n",
     b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
 ], ids=["empty", "text", "broken-pem"])
-def test_a_file_without_a_certificate_is_refused(tmp_path: Path, content: bytes) -> None:
+@CHANNELS
+def test_a_file_without_a_certificate_is_refused(make: Make, tmp_path: Path,
+                                                 content: bytes) -> None:
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(content)
-    assert "is not a PEM CA bundle" in _bad(bundle)
+    assert "is not a PEM CA bundle" in _bad(bundle, make)
 
 
-def test_a_private_key_is_not_a_ca_bundle(certificate: Certificate) -> None:
-    assert "is not a PEM CA bundle" in _bad(certificate.key_file)
+@CHANNELS
+def test_a_private_key_is_not_a_ca_bundle(make: Make, certificate: Certificate) -> None:
+    assert "is not a PEM CA bundle" in _bad(certificate.key_file, make)
 
 
 def test_https_only_still_holds_with_a_ca_file(certificate: Certificate) -> None:
@@ -85,3 +102,23 @@ def test_config_file_error_names_the_key_and_the_line(tmp_path: Path) -> None:
     assert "notifications.channels.oncall.pagerduty.ca_file" in message
     assert "does not exist" in message
     assert "line 6" in message
+
+
+def test_email_ca_file_error_names_the_key_and_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        "    team_mail:\n"
+        "      type: email\n"
+        "      host: smtp.example.com\n"
+        "      from: alerts@example.com\n"
+        "      to: [oncall@example.com]\n"
+        f"      ca_file: {tmp_path}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert "notifications.channels.team_mail.email.ca_file" in message
+    assert "is not a file" in message
+    assert "line 8" in message
