@@ -38,6 +38,16 @@ def _read_secret_file(path: Path, setting: str) -> list[SecretStr]:
     return [SecretStr(line.strip()) for line in text.splitlines() if line.strip()]
 
 
+def _read_database_url(path: Path) -> str:
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"database_url_file: cannot read {path}: {exc.strerror}") from exc
+    if not url:
+        raise ValueError(f"database_url_file: {path} is empty")
+    return url
+
+
 class AuthSettings(BaseModel):
     """Tokens. Each list has a ``*_file`` twin naming a file with one token per line."""
 
@@ -135,6 +145,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     insecure: bool = False
     database_url: str = DEFAULT_DATABASE_URL
+    database_url_file: Path | None = Field(
+        default=None,
+        description="file whose content is database_url (a mounted Kubernetes Secret); "
+        "instead of database_url, not with it",
+    )
     database_schema: str | None = Field(
         default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema (search_path) to keep the tables in",
@@ -190,9 +205,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if self.database_url_file is not None:
+            if "database_url" in self.model_fields_set:
+                raise ValueError("database_url and database_url_file are both set; keep one")
+            self.database_url = _read_database_url(self.database_url_file)
         if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            origin = f" (read from {self.database_url_file})" if self.database_url_file else ""
             raise ValueError(
-                "database_url: use sqlite+aiosqlite:///path.db or "
+                f"database_url{origin}: use sqlite+aiosqlite:///path.db or "
                 "postgresql+asyncpg://user:password@host/db"
             )
         if self.repeat_event_interval <= timedelta(0):
@@ -241,6 +261,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist or is not a file")
     clean = {key: value for key, value in overrides.items() if value is not None}
+    if "database_url" in clean:  # a --database-url flag wins over a configured file
+        clean.setdefault("database_url_file", None)
     try:
         return Settings(config_file=path, **clean)
     except ValidationError as exc:

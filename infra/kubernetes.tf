@@ -18,10 +18,10 @@ resource "kubernetes_namespace_v1" "aggregator" {
   }
 }
 
-# The Secret deploy/ reads (deploy/README.md, "The Secret"): the database URL as the
-# environment variable AGGREGATOR_DATABASE_URL (secretKeyRef `database-url`), the rest as
-# files under /var/run/secrets/aggregator named by the settings' *_file keys (one token per
-# line), and `alertmanager-token` for the AlertmanagerConfig's bearer token.
+# The Secret deploy/ reads (deploy/README.md, "The Secret"): files under
+# /var/run/secrets/aggregator named by the settings' *_file keys (`database-url` by
+# database_url_file; tokens one per line), and `alertmanager-token` for the
+# AlertmanagerConfig's bearer token.
 resource "kubernetes_secret_v1" "aggregator" {
   metadata {
     name      = var.kubernetes_secret_name

@@ -48,7 +48,7 @@ output "postgres_administrator_login" {
 }
 
 output "database_url" {
-  description = "The service's AGGREGATOR_DATABASE_URL (postgresql+asyncpg://...?ssl=...), password included."
+  description = "The service's database_url (postgresql+asyncpg://...?ssl=...), password included."
   value       = local.database_url
   sensitive   = true
 }

@@ -48,6 +48,47 @@ def test_tokens_from_env_and_from_files(tmp_path: Path, monkeypatch: pytest.Monk
     assert "file-token" not in repr(load_settings())
 
 
+def test_database_url_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "database-url"
+    secret.write_text("postgresql+asyncpg://svc:pw@db.example.com/aggregator?ssl=require\n")
+    monkeypatch.setenv("AGGREGATOR_DATABASE_URL_FILE", str(secret))
+    settings = load_settings()
+    assert settings.database_url == \
+        "postgresql+asyncpg://svc:pw@db.example.com/aggregator?ssl=require"
+    assert not settings.is_sqlite
+    # A --database-url flag still wins over the configured file.
+    assert load_settings(database_url="sqlite+aiosqlite:///x.db").database_url == \
+        "sqlite+aiosqlite:///x.db"
+
+
+def test_database_url_and_its_file_together_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "database-url"
+    secret.write_text("postgresql+asyncpg://svc:pw@db.example.com/aggregator\n")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f"database_url_file: {secret}\n")
+    monkeypatch.setenv("AGGREGATOR_DATABASE_URL", "sqlite+aiosqlite:///x.db")
+    with pytest.raises(ConfigError, match="database_url and database_url_file are both set"):
+        load_settings(config)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "cannot read"), ("\n", "is empty"), ("mysql://svc:hunter2@db/x", "use sqlite")])
+def test_bad_database_url_file_is_named_without_the_password(
+        tmp_path: Path, content: str | None, expected: str) -> None:
+    secret = tmp_path / "database-url"
+    if content is not None:
+        secret.write_text(content)
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f"database_url_file: {secret}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert expected in message
+    assert "database_url" in message
+    assert "hunter2" not in message
+
+
 @pytest.mark.parametrize(
     ("yaml", "expected"),
     [("port: -1\n", "port"), ("database_url: mysql://x\n", "database_url"),
