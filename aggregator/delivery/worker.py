@@ -38,6 +38,7 @@ from aggregator.store.db import Database
 log = logging.getLogger(__name__)
 
 _GAUGE_EVERY = 5.0
+RECORD_EVERY = 0.25  # seconds; finished sends wait at most this long to be recorded
 
 
 class Worker:
@@ -111,10 +112,25 @@ class Worker:
             async with limit:
                 return await self._deliver(rows)
 
-        results = await asyncio.gather(*(bounded(rows) for rows in batches.values()))
-        # One transaction records the whole batch: a crash before it only means a re-send
-        # after the lease, which the channels make harmless (PagerDuty dedup_key).
-        outcomes = [pair for result in results for pair in result]
+        tasks = [asyncio.ensure_future(bounded(rows)) for rows in batches.values()]
+        try:
+            # Sends that finished are recorded in one transaction at least every
+            # RECORD_EVERY seconds, not after the slowest send of the batch: a crash then
+            # re-sends (after the lease) only what finished in that last moment, which the
+            # channels make harmless anyway (PagerDuty dedup_key).
+            pending: set[asyncio.Future[list[tuple[outbox.Claimed, outbox.Outcome]]]] = \
+                set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, timeout=RECORD_EVERY)
+                if done:
+                    await self._record([pair for task in done for pair in task.result()])
+        finally:
+            for task in tasks:
+                task.cancel()  # only those still running: the pass failed or was cancelled
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return len(claimed)
+
+    async def _record(self, outcomes: list[tuple[outbox.Claimed, outbox.Outcome]]) -> None:
         async with self.db.write() as session, session.begin():
             owned_rows = await outbox.finish_many(session, outcomes)
         for (row, outcome), owned in zip(outcomes, owned_rows, strict=True):
@@ -123,7 +139,6 @@ class Worker:
             if outcome.status == outbox.DEAD and owned:
                 log.warning("notification %d to %s is dead: %s", row.id, row.channel,
                             outcome.error)
-        return len(claimed)
 
     async def release_silences(self) -> int:
         """Trigger the alerts whose silence ended while they fire; at most once per poll

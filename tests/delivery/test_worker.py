@@ -223,5 +223,27 @@ async def test_resolve_waits_for_its_trigger(db: Database, fake: PagerDutyFake) 
     await w.aclose()
 
 
+async def test_finished_sends_are_recorded_while_a_slow_one_is_still_out(
+    db: Database, fake: PagerDutyFake
+) -> None:
+    """A crash while one send hangs must not re-send the ones that already went out."""
+    await enqueue(db, 3)
+    fake.hang_next(1)  # whichever is sent first gets no answer until release()
+    w = worker(db, fake, FAST.model_copy(update={"lease": timedelta(seconds=30)}))
+    batch = asyncio.create_task(w.run_once())
+    deadline = asyncio.get_running_loop().time() + 20
+    while (await statuses(db)).get("sent", 0) < 2:
+        assert asyncio.get_running_loop().time() < deadline, await statuses(db)
+        await asyncio.sleep(0.05)
+    assert fake.hanging == 1 and not batch.done()  # the held send is still out
+    assert await statuses(db) == {"sent": 2, "pending": 1}
+    fake.release()  # its connection drops unanswered: a retry, sent by the next pass
+    assert await batch == 3
+    await drain(db, w)
+    assert await statuses(db) == {"sent": 3}
+    assert sorted(triggers_by_key(fake).values()) == [1, 1, 1]
+    await w.aclose()
+
+
 def test_unknown_uuid_is_not_a_channel() -> None:
     assert str(uuid.UUID(int=0)) not in ROUTES.channels
