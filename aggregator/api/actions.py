@@ -43,7 +43,8 @@ async def unacknowledge(request: web.Request) -> web.Response:
 
 
 async def retry_notification(request: web.Request) -> web.Response:
-    """Send a dead notification again (due now, with a fresh attempt budget)."""
+    """Send a dead notification again (due now, with a fresh attempt budget), unless a later
+    notification of the same alert on that channel already went out (409)."""
     services = services_of(request)
     services.auth.check_api(request, Role.WRITE)
     notification_id = params.path_int(request, "notification_id", "notification")
@@ -51,6 +52,12 @@ async def retry_notification(request: web.Request) -> web.Response:
         row = await session.get(NotificationRow, notification_id)
         if row is None:
             raise web.HTTPNotFound(text=f"no notification with id {notification_id}")
+        later = await outbox.superseded_by(session, row, services.clock())
+        if row.status == outbox.DEAD and later is not None:
+            raise ConflictError(
+                f"notification {notification_id} ({row.action}) is superseded by notification "
+                f"{later.id} ({later.action}, {later.status}) of the same alert on channel "
+                f"{row.channel!r}; sending it now would arrive out of order")
         if not await outbox.retry_dead(session, notification_id, services.clock()):
             raise ConflictError(f"notification {notification_id} is {row.status}; "
                                 "only a dead one can be retried")

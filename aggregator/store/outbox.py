@@ -197,6 +197,22 @@ async def retry_dead(session: AsyncSession, notification_id: int, now: datetime)
     return bool(getattr(result, "rowcount", 0))
 
 
+async def superseded_by(session: AsyncSession, row: NotificationRow,
+                        now: datetime) -> NotificationRow | None:
+    """A later notification of the same alert on the same channel that went out (or is
+    going out right now), which sending ``row`` would overtake: a retried trigger after
+    its resolve would open an incident nobody resolves."""
+    later: NotificationRow | None = await session.scalar(
+        select(NotificationRow)
+        .where(NotificationRow.fingerprint == row.fingerprint,
+               NotificationRow.channel == row.channel,
+               NotificationRow.id > row.id,
+               (NotificationRow.status == SENT)
+               | ((NotificationRow.status == PENDING) & (NotificationRow.lease_until > now)))
+        .order_by(NotificationRow.id.desc()).limit(1))
+    return later
+
+
 async def depth(session: AsyncSession, now: datetime) -> tuple[dict[str, int], float]:
     """Rows by status and the age in seconds of the oldest pending row (0 when none)."""
     counts: dict[str, int] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,14 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 async def settle() -> None:
     """Give the worker time to send anything it (wrongly) might."""
     await asyncio.sleep(0.6)
+
+
+async def eventually_async(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
 
 
 def critical_alert() -> dict[str, Any]:
@@ -269,10 +277,7 @@ async def test_dead_notification_is_listed_and_can_be_retried(
         items: list[dict[str, Any]] = body["items"]
         return items
 
-    for _ in range(100):
-        if await dead():
-            break
-        await asyncio.sleep(0.05)
+    await eventually_async(dead)
     (row,) = await dead()
     assert row["channel"] == "oncall_pagerduty"
     assert row["last_status_code"] == 400
@@ -288,6 +293,41 @@ async def test_dead_notification_is_listed_and_can_be_retried(
     metrics = await (await client.get("/metrics")).text()
     assert 'aggregator_notifications_total{channel="oncall_pagerduty",outcome="dead"} 1.0' \
         in metrics
+
+
+async def test_a_dead_trigger_cannot_be_retried_after_its_resolve_went_out(
+    start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
+) -> None:
+    """Retrying it would open an incident for an alert that is over, and nobody resolves it."""
+    client = await start()
+    pd.fail_next(1, status=400, body={"status": "invalid event", "message": "Event object is "
+                                      "invalid", "errors": ["bad"]})
+    await post(client, AM, critical_alert())
+
+    async def pagerduty_rows() -> list[dict[str, Any]]:
+        body = await (await client.get("/api/v1/notifications",
+                                       params={"channel": "oncall_pagerduty"})).json()
+        return sorted(body["items"], key=lambda n: n["id"])
+
+    async def trigger_dead() -> bool:
+        return [n["status"] for n in await pagerduty_rows()] == ["dead"]
+
+    await eventually_async(trigger_dead)
+    await post(client, AM, resolved(critical_alert()))
+
+    async def resolve_sent() -> bool:
+        return [(n["action"], n["status"]) for n in await pagerduty_rows()] == [
+            ("trigger", "dead"), ("resolve", "sent")]
+
+    await eventually_async(resolve_sent)
+    trigger, resolve = await pagerduty_rows()
+    response = await client.post(f"/api/v1/notifications/{trigger['id']}/retry")
+    assert response.status == 409
+    message = (await response.json())["error"]["message"]
+    assert f"superseded by notification {resolve['id']} (resolve, sent)" in message
+    await settle()
+    assert actions(pd) == ["resolve"]  # the fake saw no trigger after it
+    assert [n["status"] for n in await pagerduty_rows()] == ["dead", "sent"]
 
 
 async def test_ack_of_a_resolved_alert_is_409_and_needs_a_name(start: StartApp) -> None:
