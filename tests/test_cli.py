@@ -20,6 +20,9 @@ from aggregator.cli import main
 from aggregator.store import migrate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "payloads" / "alertmanager"
+# Start-up of a real process (interpreter, imports, migrations) on a loaded machine: the
+# budget only matters when something is broken, a healthy start takes about a second.
+START_TIMEOUT = 60.0
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +63,22 @@ def _free_port() -> int:
         return port
 
 
+def _not_ready(process: subprocess.Popen[bytes], url: str) -> str | None:
+    """None once ``url`` answers 200; else why it never did (exited, or out of time)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with code {process.returncode} before {url} answered"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return None
+        except OSError:  # refused while starting, or 503 (HTTPError) while not ready
+            pass
+        time.sleep(0.1)
+    return f"did not answer {url} with 200 within {START_TIMEOUT:.0f} s"
+
+
 @contextlib.contextmanager
 def running(tmp_path: Path, command: str, *args: str,
             started: list[subprocess.Popen[bytes]] | None = None) -> Iterator[str]:
@@ -74,19 +93,16 @@ def running(tmp_path: Path, command: str, *args: str,
     )
     if started is not None:
         started.append(process)
+    base = f"http://127.0.0.1:{port}"
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        yield base
+        problem = _not_ready(process, f"{base}/readyz")
+        if problem is None:
+            yield base
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
+    if problem is not None:
+        raise AssertionError(f"aggregator {command} {problem}; its output:\n{output}")
     assert process.returncode == 0, output
 
 
@@ -106,13 +122,16 @@ def test_serve_runs_with_no_settings_and_stops_on_sigterm(tmp_path: Path) -> Non
 def test_worker_command_serves_health_and_metrics_and_stops(tmp_path: Path) -> None:
     with running(tmp_path, "worker") as base:
         sample = b'aggregator_outbox_notifications{status="pending"} 0.0'
-        for _ in range(50):  # the worker's first pass sets the outbox gauges
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:  # the worker's first pass sets the outbox gauges
             with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
-                if sample in response.read():
-                    break
+                metrics = response.read()
+            if sample in metrics:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError("the worker never reported the outbox depth:\n"
+                                     + metrics.decode(errors="replace"))
             time.sleep(0.1)
-        else:
-            raise AssertionError("the worker never reported the outbox depth")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"{base}/api/v1/alerts", timeout=5)
         info.value.close()
@@ -157,12 +176,11 @@ def test_serve_processes_stop_all_when_one_dies(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         children: list[int] = []
-        for _ in range(100):
-            children = _children(process.pid)
-            if len(children) == 2:
-                break
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(children) < 2 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.1)
-        assert len(children) == 2
+            children = _children(process.pid)
+        assert len(children) == 2, children
         os.kill(children[0], 9)
         output = process.communicate(timeout=30)[0].decode()
     finally:

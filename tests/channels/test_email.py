@@ -379,7 +379,7 @@ async def test_server_down_is_retryable_quickly(smtp: SmtpServer) -> None:
     with pytest.raises(RetryableError) as caught:
         await channel(smtp, timeout=10).send(notice(snapshot()))
 
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # refused at once: the 10 s timeout not waited out
     assert caught.value.status_code is None
 
     smtp.up()
@@ -394,6 +394,7 @@ async def test_silent_server_is_retryable_within_timeout(tls_smtp: SmtpServer) -
     with pytest.raises(RetryableError) as caught:
         await channel(tls_smtp, timeout=0.3).send(notice(snapshot()))
 
-    assert 0.25 < time.monotonic() - started < 2
+    # Ended by the 0.3 s timeout, not by the default (20 s) or aiosmtplib's (60 s).
+    assert 0.25 < time.monotonic() - started < 5
     assert "time" in str(caught.value).lower()
     assert PASSWORD not in str(caught.value)

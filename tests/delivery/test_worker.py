@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,16 @@ def clock() -> datetime:
     return datetime.now(UTC)
 
 
+class MovableClock:
+    """The wall clock, plus an offset a test moves ahead (a lease expires without a sleep)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return clock() + self.ahead
+
+
 def firing(n: int) -> Alert:
     return Alert(source=Source.ALERTMANAGER, source_ref=f"ref-{n}", name=f"Alert{n}",
                  status=Status.FIRING, severity=Severity.CRITICAL, summary=f"alert {n}",
@@ -61,10 +71,11 @@ async def enqueue(db: Database, count: int) -> None:
                      expire_after=timedelta(hours=24), notifications=ROUTES)
 
 
-def worker(db: Database, fake: PagerDutyFake, settings: DeliverySettings = FAST) -> Worker:
+def worker(db: Database, fake: PagerDutyFake, settings: DeliverySettings = FAST, *,
+           now: Callable[[], datetime] = clock) -> Worker:
     channel = PagerDutyChannel("pd", PD.model_copy(update={"routing_key": PD.routing_key}),
                                transport=fake.transport())
-    return Worker(db, {"pd": channel}, settings, ROUTES, Metrics(), clock)
+    return Worker(db, {"pd": channel}, settings, ROUTES, Metrics(), now)
 
 
 async def drain(db: Database, *workers: Worker, timeout: float = 60) -> None:
@@ -96,13 +107,16 @@ async def test_worker_killed_between_claim_and_send_resends_once_after_the_lease
     db: Database, fake: PagerDutyFake
 ) -> None:
     await enqueue(db, 3)
-    lease = timedelta(seconds=1)
+    # A long lease, and the survivor's clock moved past it: no race with a slow machine
+    # between "still leased" and "expired", and no sleep.
+    lease = timedelta(seconds=30)
     async with db.write() as session, session.begin():  # a worker claims, then dies
         claimed = await outbox.claim(session, clock(), lease, 10, frozenset())
     assert len(claimed) == 3
-    survivor = worker(db, fake)
+    survivor_clock = MovableClock()
+    survivor = worker(db, fake, now=survivor_clock)
     assert await survivor.run_once() == 0  # still leased to the dead worker
-    await asyncio.sleep(1.1)
+    survivor_clock.ahead = lease + timedelta(seconds=1)
     assert await survivor.run_once() == 3
     await drain(db, survivor)
     assert sorted(triggers_by_key(fake).values()) == [1, 1, 1]
@@ -136,8 +150,11 @@ async def test_two_workers_send_each_of_1000_notifications_exactly_once(
 ) -> None:
     await enqueue(db, 1000)
     other = make_database(Settings(**db_settings))
+    # A lease no batch outlives even on a loaded machine: an expired lease is a legitimate
+    # re-send (at least once), not the double claim this test is about.
+    settings = FAST.model_copy(update={"lease": timedelta(seconds=60)})
     try:
-        first, second = worker(db, fake), worker(other, fake)
+        first, second = worker(db, fake, settings), worker(other, fake, settings)
         started = asyncio.get_running_loop().time()
         await drain(db, first, second, timeout=120)
         elapsed = asyncio.get_running_loop().time() - started

@@ -31,6 +31,10 @@ T = TypeVar("T")
 PROMETHEUS_NAMES = ("prometheus",)
 ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
 
+# Prometheus' scrape_timeout (seconds): a sample is stamped with the start of its scrape, at
+# most this long before the exporter rendered it (a slower scrape fails and stores nothing).
+SCRAPE_TIMEOUT = 1
+
 # Never send loopback requests through a proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -273,8 +277,8 @@ def write_yaml(path: Path, document: Any) -> Path:
 
 def prometheus_config(path: Path, *, rules_file: Path, alertmanager: str, target: str) -> Path:
     return write_yaml(path, {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s",
-                   "external_labels": {"cluster": "e2e"}},
+        "global": {"scrape_interval": "1s", "scrape_timeout": f"{SCRAPE_TIMEOUT}s",
+                   "evaluation_interval": "1s", "external_labels": {"cluster": "e2e"}},
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "rule_files": [str(rules_file)],
         "scrape_configs": [{"job_name": "e2e", "static_configs": [{"targets": [target]}]}],

@@ -30,6 +30,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -40,7 +41,7 @@ from typing import Any
 import httpx2
 from aiohttp import web
 
-from tests.fakes.smtp import Certificate
+from tests.fakes.smtp import REBIND_SECONDS, Certificate, address_in_use, reserve_port
 
 #: A syntactically valid 32-character integration key for tests.
 ROUTING_KEY = "R0UT1NGk3yF0rT3sts0nlyAbCdEf0123"
@@ -134,10 +135,28 @@ class PagerDutyFake:
         self._arrived = asyncio.Condition()
         # the requests held by a hang fault right now, each with what releases it
         self._held: dict[asyncio.Future[None], Received] = {}
+        self._reserved: socket.socket | None = None  # the port, held while down
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> PagerDutyFake:
+        """Listen on the port (a free one the first time). Binding the same port again can
+        find it taken for a moment (see :func:`tests.fakes.smtp.reserve_port`): tried again
+        for up to ``REBIND_SECONDS``."""
+        self._release_port()
+        deadline = time.monotonic() + REBIND_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                await self._listen()
+                return self
+            except OSError as exc:
+                if self._port == 0 or not address_in_use(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _listen(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v2/enqueue", self._handle)
         app.router.add_post("/v2/change/enqueue", self._handle_change)
@@ -153,9 +172,12 @@ class PagerDutyFake:
             raise
         self._port = runner.addresses[0][1]
         self._runner = runner
-        return self
 
     async def close(self) -> None:
+        self._release_port()
+        await self._stop()
+
+    async def _stop(self) -> None:
         self.release()
         if self._runner is not None:
             runner, self._runner = self._runner, None
@@ -168,13 +190,23 @@ class PagerDutyFake:
         await self.close()
 
     async def down(self) -> None:
-        """Stop listening and drop open connections: clients get connection refused."""
-        await self.close()
+        """Stop listening and drop open connections: clients get connection refused.
+
+        The port stays reserved (bound, not listening: still a refusal) until :meth:`up`,
+        so no outgoing connection can take it as its local port meanwhile."""
+        await self._stop()
+        self._release_port()
+        self._reserved = reserve_port("127.0.0.1", self._port)
 
     async def up(self) -> None:
         """Listen again on the same port (state and records are kept)."""
         if self._runner is None:
             await self.start()
+
+    def _release_port(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     @contextlib.asynccontextmanager
     async def outage(self) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ Failed AUTH answers 535 (``AuthResult(success=False, handled=False)``; the defau
 from __future__ import annotations
 
 import asyncio
+import errno
 import shutil
 import socket
 import ssl
@@ -34,17 +35,19 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+_T = TypeVar("_T")
 Security = Literal["none", "starttls", "tls"]
 Stage = Literal["mail", "rcpt", "data"]
 
@@ -59,6 +62,33 @@ _DEFAULT_TEXT = {
     553: "5.1.3 Mailbox name not allowed",
     554: "5.6.0 Transaction failed",
 }
+
+
+#: How long binding a fake's port again (``up``) keeps trying while the port is taken.
+REBIND_SECONDS = 5.0
+
+
+def address_in_use(exc: OSError) -> bool:
+    return exc.errno == errno.EADDRINUSE
+
+
+def reserve_port(host: str, port: int) -> socket.socket | None:
+    """Hold ``port`` bound but not listening while a fake is down, or None if it is taken.
+
+    Connecting to it is refused as when nothing is bound at all, but while the port is
+    free any outgoing loopback connection could take it as its local (ephemeral) port and
+    the fake could not listen there again; the kernel does not pick a port bound like this
+    for outgoing connections. ``SO_REUSEADDR`` (which the fakes' listeners use too) lets
+    it bind next to connections of the closed listener that are still closing.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -235,12 +265,18 @@ class _ClosingController(Controller):
 
     The stock ``stop()`` cancels the tasks and closes the loop with client connections still
     open; their transports are then collected unclosed (``ResourceWarning``), which the
-    test suite turns into errors.
+    test suite turns into errors. It also serves on ``sock``, bound by the caller: the stock
+    ``start()`` reports a port already taken only after its whole ``ready_timeout``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sock: socket.socket, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._sock = sock
         self._sessions: list[SMTP] = []
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._sock,
+                                       ssl=self.ssl_context)
 
     def factory(self) -> SMTP:
         server = super().factory()
@@ -272,6 +308,20 @@ class _ClosingController(Controller):
         super().stop(no_assert)
 
 
+def _discard(controller: _ClosingController) -> None:
+    """Clean up a controller whose ``start()`` failed: end its thread, close its event loop
+    (left open when its server never started) and its socket."""
+    thread = controller._thread
+    if thread is not None:
+        if controller.loop.is_running():
+            controller.loop.call_soon_threadsafe(controller.loop.stop)
+        thread.join(timeout=5)
+        controller._thread = None
+    if not controller.loop.is_running() and not controller.loop.is_closed():
+        controller.loop.close()
+    controller._sock.close()
+
+
 class SmtpServer:
     """A loopback SMTP server for one test (or module). Start with ``with`` or ``start()``.
 
@@ -290,11 +340,14 @@ class SmtpServer:
             raise ValueError("AUTH without TLS is refused; use security='starttls' or 'tls'")
         self.host = host
         self.port = port if port is not None else free_port(host)
+        self._pick_port = port is None  # free_port's pick; replaced if taken before first use
+        self._served = False
+        self._reserved: socket.socket | None = None  # the port, held while down
         self.security: Security = security
         self.certificate = certificate
         self.auth = auth
         self._state = _State()
-        self._controller: Controller | None = None
+        self._controller: _ClosingController | None = None
         self._blackhole: socket.socket | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -302,13 +355,14 @@ class SmtpServer:
     def start(self) -> Self:
         """Serve SMTP (again) on :attr:`port`; blocks until the server answers."""
         self._close_blackhole()
+        self._release_port()
         if self._controller is None:
-            self._controller = self._make_controller()
-            self._controller.start()
+            self._controller = self._bind(self._start_controller)
         return self
 
     def stop(self) -> None:
         """Stop serving; afterwards connections to :attr:`port` are refused."""
+        self._release_port()
         self._close_blackhole()
         if self._controller is not None:
             controller, self._controller = self._controller, None
@@ -328,8 +382,11 @@ class SmtpServer:
         return "up" if self._controller is not None else "down"
 
     def down(self) -> None:
-        """Refuse connections (nothing listens on the port) until :meth:`up`."""
+        """Refuse connections (nothing listens on the port) until :meth:`up`.
+
+        The port stays reserved meanwhile (bound, not listening; see :func:`reserve_port`)."""
         self.stop()
+        self._reserved = reserve_port(self.host, self.port)
 
     def up(self) -> None:
         """Serve SMTP again after :meth:`down` or :meth:`hang`."""
@@ -338,19 +395,77 @@ class SmtpServer:
     def hang(self) -> None:
         """Accept TCP connections but never send the greeting (a stuck server)."""
         self.stop()
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.host, self.port))
+        self._blackhole = self._bind(self._listen_blackhole)
+
+    def _listen_blackhole(self) -> socket.socket:
+        listener = self._bound_socket()
         listener.listen(64)  # the kernel completes handshakes; nobody ever reads or writes
-        self._blackhole = listener
+        return listener
+
+    def _bound_socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _start_controller(self) -> _ClosingController:
+        sock = self._bound_socket()
+        try:
+            controller = self._make_controller(sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            controller.start()
+        except BaseException:
+            _discard(controller)
+            raise
+        return controller
+
+    def _bind(self, listen: Callable[[], _T]) -> _T:
+        """``listen()``, again while the port is taken (for up to ``REBIND_SECONDS``).
+
+        Binding the same port again can find it taken: a connection may have picked it as
+        its local port while it was free (before :meth:`down` reserved it, or around a
+        :meth:`hang`). A port never served yet (picked by :func:`free_port`, then free
+        until now) is simply replaced by another free one.
+        """
+        deadline = time.monotonic() + REBIND_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                result = listen()
+            except OSError as exc:
+                if not address_in_use(exc):
+                    raise
+                if self._pick_port and not self._served:
+                    self.port = free_port(self.host)
+                    continue
+                if time.monotonic() > deadline:
+                    raise
+            else:
+                self._served = True
+                return result
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _release_port(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     def _close_blackhole(self) -> None:
         if self._blackhole is not None:
             self._blackhole.close()
             self._blackhole = None
 
-    def _make_controller(self) -> Controller:
+    def _make_controller(self, sock: socket.socket) -> _ClosingController:
         kwargs: dict[str, Any] = {
+            "sock": sock,
             "hostname": self.host,
             "port": self.port,
             "server_hostname": "localhost",  # skip socket.getfqdn()

@@ -17,10 +17,10 @@ The fault sequence, each phase waited for by its condition, never by a fixed sle
    the database shows exactly that many notifications of each channel ``sent``.
 3. PagerDuty hangs: the fake holds every event without an answer (never applied); SMTP
    keeps refusing. Once the fake holds a request, the worker is mid-send on a claimed row,
-   and the service is killed right then. The worker records a claimed batch in one
-   transaction after its slowest send, so the mails and pages refused in that batch are
-   claimed but unrecorded too. (SMTP does not hang as well: a batch of mails each waiting
-   out its timeout would keep the worker from claiming any page for many seconds.)
+   and the service is killed right then, the held pages claimed but never recorded (with
+   whatever else finished in the last quarter second, which the worker records at most
+   that late). (SMTP does not hang as well: a batch of mails each waiting out its timeout
+   would keep the worker from claiming any page for many seconds.)
 4. Both fakes drop every connection while still refusing and holding, and only then serve
    normally again on the same ports: bytes the process wrote just before it died (a whole
    mail, an event) must not be read after the faults are lifted and accepted. The service
@@ -34,12 +34,14 @@ refused, never accepted. So each send must happen exactly once: every webhook de
 answered 202 is stored, the deliveries that got no answer are re-sent (as a sender does),
 each alert's trigger reached the fake exactly once by ``dedup_key`` and was mailed exactly
 once, none is lost and none is dead. The rows the killed worker held are claimed again
-when their lease (12 s) ends.
+when their lease ends: before the restart the test checks they are still leased, then
+moves their lease back by its length, as if the service came back that much later,
+rather than wait it out.
 
-The remaining risk is a client timing out on a reply the target did send (PagerDuty 4 s,
-mail 3 s): on loopback that takes a stall of seconds. Before the kill the test then fails
-waiting for "every accepted page and mail recorded"; after it, as a page or mail sent
-twice (the attempt logs are printed).
+The remaining risk is a client timing out on a reply the target did send (PagerDuty 10 s,
+mail 8 s; the test process serves the PagerDuty fake): on loopback that takes a stall of
+many seconds. Before the kill the test then fails waiting for "every accepted page and mail
+recorded"; after it, as a page or mail sent twice (the attempt logs are printed).
 """
 
 from __future__ import annotations
@@ -52,12 +54,17 @@ import re
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select, update
 
+from aggregator.settings import Settings
+from aggregator.store.db import make_database
+from aggregator.store.tables import NotificationRow
 from tests.conftest import DATABASES, PG_URL
 from tests.e2e.stack import Process, child_env, free_ports, write_yaml
 from tests.fakes.pagerduty import Fault, PagerDutyFake, pagerduty_fake
@@ -68,7 +75,10 @@ ROOT = Path(__file__).parents[2]
 SENDERS = 4
 FLOWING = 20  # pages and mails delivered before the faults begin
 SUBJECT = re.compile(r"\[FIRING:1\] (\S+) ")
-LEASE = 12  # s; half of it must fit the longest send: mail 3 s + 2 s QUIT (+1), PD 4 s (+1)
+PD_TIMEOUT, MAIL_TIMEOUT = 10, 8  # s
+# s; half of it must fit the longest send: PD 10 s + 1 (+1), mail 8 s + 2 s QUIT (+1). The
+# test does not wait it out (see end_leases).
+LEASE = 30
 
 
 
@@ -127,26 +137,27 @@ async def test_sigkill_mid_stream_loses_nothing_and_sends_once(
             config = write_yaml(tmp_path / "aggregator.yaml", {
                 **db,
                 "log_level": "INFO",
-                # Timeouts of seconds: on a loaded 2-core machine a loopback reply can lag a
-                # second, and a reply lost to a timeout is a legitimate resend (the client
+                # Long timeouts: on a loaded 2-core machine a loopback reply can lag
+                # seconds, and a reply lost to a timeout is a legitimate resend (the client
                 # cannot know it was accepted).
                 "delivery": {"poll_interval": 0.05, "backoff_initial": 0.05,
                              "backoff_max": 0.3, "lease": LEASE},
                 "notifications": {
                     "channels": {
                         # https://127.0.0.1:<port>, trusted through ca_file
-                        "pd": pd.channel_config(timeout=4, ca_file=str(certificate.cert_file)),
+                        "pd": pd.channel_config(timeout=PD_TIMEOUT,
+                                                ca_file=str(certificate.cert_file)),
                         "mail": {
                             "type": "email", "host": smtp.host, "port": smtp.port,
                             "security": "none", "from": "alerts@example.com",
-                            "to": ["oncall@example.com"], "timeout": 3}},
+                            "to": ["oncall@example.com"], "timeout": MAIL_TIMEOUT}},
                     "routes": [{"match": {"min_severity": "critical"},
                                 "channels": ["pd", "mail"]}],
                 },
             })
             service = Service(tmp_path, config)
             try:
-                await run(service, smtp, pd)
+                await run(service, smtp, pd, db)
             except BaseException:
                 for n in range(1, service.starts + 1):
                     log = tmp_path / f"serve-{n}.log"
@@ -157,7 +168,31 @@ async def test_sigkill_mid_stream_loses_nothing_and_sends_once(
                 service.stop()
 
 
-async def run(service: Service, smtp: SmtpServer, pd: PagerDutyFake) -> None:
+async def end_leases(db: dict[str, Any]) -> int:
+    """With the service dead: the claims its worker left unfinished, which must still be
+    leased (not claimable again yet), get their lease moved back by its length, as if the
+    restart came that much later; the restarted worker claims them again at once. Returns
+    how many there were."""
+    database = make_database(Settings(**db))
+    try:
+        async with database.write() as session, session.begin():
+            now = datetime.now(UTC)
+            claimed = (await session.execute(
+                select(NotificationRow.id, NotificationRow.lease_until)
+                .where(NotificationRow.status == "pending",
+                       NotificationRow.lease_until.is_not(None)))).all()
+            for row in claimed:
+                assert row.lease_until > now, (row, now)  # the killed worker's lease runs
+                await session.execute(
+                    update(NotificationRow).where(NotificationRow.id == row.id)
+                    .values(lease_until=row.lease_until - timedelta(seconds=LEASE)))
+    finally:
+        await database.engine.dispose()
+    return len(claimed)
+
+
+async def run(service: Service, smtp: SmtpServer, pd: PagerDutyFake,
+              db: dict[str, Any]) -> None:
     accepted: list[str] = []
     unanswered: list[str] = []
     stop = asyncio.Event()
@@ -235,6 +270,7 @@ async def run(service: Service, smtp: SmtpServer, pd: PagerDutyFake) -> None:
         assert accepted and paged < len(accepted) and mailed_before < len(accepted)
         assert (len(pd.events), len(smtp.messages)) == (paged, mailed_before)
 
+        assert await end_leases(db) >= len(held)  # the held pages, at least
         await service.start()  # same port, same database
 
         stored_alerts = await pages("/api/v1/alerts")
@@ -261,7 +297,7 @@ async def run(service: Service, smtp: SmtpServer, pd: PagerDutyFake) -> None:
                 if m is not None)
 
         await eventually(lambda: set(paged_names()) >= expected and set(mailed()) >= expected,
-                         timeout=LEASE + 20, what="a page and a mail for every alert")
+                         timeout=30, what="a page and a mail for every alert")
 
         async def settled() -> bool:
             return not await pages("/api/v1/notifications", status="pending")
@@ -286,7 +322,7 @@ async def run(service: Service, smtp: SmtpServer, pd: PagerDutyFake) -> None:
         assert {n["status"] for n in notifications} == {"sent"}  # none dead, none pending
 
         # The killed worker held the held pages mid-send: claimed (an attempt counted) but
-        # never finished (no attempt logged); they went out once, after the lease.
+        # never finished (no attempt logged); they went out once, after the (moved) lease.
         orphaned = 0
         for dedup_key in held:
             status, body = await get({}, f"/api/v1/alerts/{alerts[dedup_key]['id']}"

@@ -5,7 +5,10 @@ It once did not: the worker bounded the whole send (courtesy QUIT included) by h
 lease, so a QUIT that stalled past that budget made an accepted mail count as failed and go
 out again. Now QUIT has a short bound of its own, the worker waits for each channel's
 declared worst case (``max_send_seconds``), and the settings refuse a channel timeout that
-does not fit in half the lease. Scaled down here: ``lease`` 2 s, ``timeout`` 1 s.
+does not fit in half the lease. Scaled down here: ``lease`` 3 s, so the stalled QUIT (2 s,
+its own bound) outlasts half the lease (1.5 s), the budget the old worker cut the send at;
+``timeout`` 5 s, so a loaded machine gets through connect..DATA well within it (a client
+timeout after the server took the mail would be a legitimate resend).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from aggregator.channels.email import EmailChannel
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notification_settings import NotificationSettings
+from aggregator.notification_settings import QUIT_TIMEOUT, NotificationSettings
 from aggregator.pipeline.ingest import ingest
 from aggregator.settings import DeliverySettings, Settings
 from aggregator.store import migrate
@@ -56,13 +59,16 @@ async def test_mail_accepted_then_quit_stalls_is_sent_once(
     notifications = NotificationSettings.model_validate({
         "channels": {"mail": {"type": "email", "host": "127.0.0.1", "port": stall.port,
                               "security": "none", "from": "alerts@example.com",
-                              "to": ["oncall@example.com"], "timeout": 1.0}},
+                              "to": ["oncall@example.com"], "timeout": 5.0}},
         "default_route": {"channels": ["mail"]},
     })
-    settings = DeliverySettings(lease=timedelta(seconds=2),
+    settings = DeliverySettings(lease=timedelta(seconds=3),
                                 backoff_initial=timedelta(milliseconds=50),
                                 backoff_max=timedelta(milliseconds=100))
     channel = EmailChannel("mail", notifications.channels["mail"])  # type: ignore[arg-type]
+    # The premise: the stalled QUIT outlasts half the lease, where the old worker cut a send.
+    quit_stall = min(notifications.channels["mail"].timeout, QUIT_TIMEOUT)  # type: ignore[union-attr]
+    assert quit_stall > settings.lease.total_seconds() / 2
     worker = Worker(db, {"mail": channel}, settings, notifications, Metrics(), clock)
     alert = Alert(source=Source.ALERTMANAGER, source_ref="q", name="QuitStall",
                   status=Status.FIRING, severity=Severity.CRITICAL, summary="quit stalls",

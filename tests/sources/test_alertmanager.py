@@ -135,7 +135,7 @@ def test_resolved_without_end_is_rejected() -> None:
     assert info.value.field == "alerts.0.endsAt"
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(json_values)
 def test_random_json_gives_alerts_or_payload_error(value: Any) -> None:
     try:
