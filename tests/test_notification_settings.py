@@ -86,39 +86,27 @@ def test_https_only_still_holds_with_a_ca_file(certificate: Certificate) -> None
         pagerduty(ca_file=str(certificate.cert_file), events_url="http://127.0.0.1:8443")
 
 
-def test_config_file_error_names_the_key_and_the_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("channel", "expected"), [
+    ("    oncall:\n"
+     "      type: pagerduty\n"
+     f"      routing_key: {ROUTING_KEY}\n"
+     "      ca_file: {missing}\n",
+     ("notifications.channels.oncall.pagerduty.ca_file", "does not exist", "line 6")),
+    ("    team_mail:\n"
+     "      type: email\n"
+     "      host: smtp.example.com\n"
+     "      from: alerts@example.com\n"
+     "      to: [oncall@example.com]\n"
+     "      ca_file: {folder}\n",
+     ("notifications.channels.team_mail.email.ca_file", "is not a file", "line 8")),
+], ids=["pagerduty", "email"])
+def test_config_file_error_names_the_key_and_the_line(
+        tmp_path: Path, channel: str, expected: tuple[str, ...]) -> None:
     config = tmp_path / "aggregator.yaml"
-    config.write_text(
-        "notifications:\n"
-        "  channels:\n"
-        "    oncall:\n"
-        "      type: pagerduty\n"
-        f"      routing_key: {ROUTING_KEY}\n"
-        f"      ca_file: {tmp_path / 'relay-ca.pem'}\n"
-    )
+    config.write_text("notifications:\n  channels:\n" + channel.format(
+        missing=tmp_path / "relay-ca.pem", folder=tmp_path))
     with pytest.raises(ConfigError) as info:
         load_settings(config)
     message = str(info.value)
-    assert "notifications.channels.oncall.pagerduty.ca_file" in message
-    assert "does not exist" in message
-    assert "line 6" in message
-
-
-def test_email_ca_file_error_names_the_key_and_the_line(tmp_path: Path) -> None:
-    config = tmp_path / "aggregator.yaml"
-    config.write_text(
-        "notifications:\n"
-        "  channels:\n"
-        "    team_mail:\n"
-        "      type: email\n"
-        "      host: smtp.example.com\n"
-        "      from: alerts@example.com\n"
-        "      to: [oncall@example.com]\n"
-        f"      ca_file: {tmp_path}\n"
-    )
-    with pytest.raises(ConfigError) as info:
-        load_settings(config)
-    message = str(info.value)
-    assert "notifications.channels.team_mail.email.ca_file" in message
-    assert "is not a file" in message
-    assert "line 8" in message
+    for part in expected:
+        assert part in message

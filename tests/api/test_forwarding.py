@@ -263,19 +263,28 @@ async def test_severity_raised_notifies_again(
     assert item["severity"] == "warning"
 
 
-async def test_dead_notification_is_listed_and_can_be_retried(
-    start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
-) -> None:
-    client = await start()
+async def trigger_refused(start: StartApp, pd: PagerDutyFake) -> Client:
+    """The app, with one critical alert posted whose PagerDuty trigger is refused (400)."""
+    client: Client = await start()
     pd.fail_next(1, status=400, body={"status": "invalid event", "message": "Event object is "
                                       "invalid", "errors": ["bad"]})
     await post(client, AM, critical_alert())
+    return client
+
+
+async def notifications(client: Client, **params: str) -> list[dict[str, Any]]:
+    body = await (await client.get("/api/v1/notifications", params=params)).json()
+    items: list[dict[str, Any]] = body["items"]
+    return items
+
+
+async def test_dead_notification_is_listed_and_can_be_retried(
+    start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
+) -> None:
+    client = await trigger_refused(start, pd)
 
     async def dead() -> list[dict[str, Any]]:
-        body = await (await client.get("/api/v1/notifications",
-                                       params={"status": "dead"})).json()
-        items: list[dict[str, Any]] = body["items"]
-        return items
+        return await notifications(client, status="dead")
 
     await eventually_async(dead)
     (row,) = await dead()
@@ -299,15 +308,11 @@ async def test_a_dead_trigger_cannot_be_retried_after_its_resolve_went_out(
     start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
 ) -> None:
     """Retrying it would open an incident for an alert that is over, and nobody resolves it."""
-    client = await start()
-    pd.fail_next(1, status=400, body={"status": "invalid event", "message": "Event object is "
-                                      "invalid", "errors": ["bad"]})
-    await post(client, AM, critical_alert())
+    client = await trigger_refused(start, pd)
 
     async def pagerduty_rows() -> list[dict[str, Any]]:
-        body = await (await client.get("/api/v1/notifications",
-                                       params={"channel": "oncall_pagerduty"})).json()
-        return sorted(body["items"], key=lambda n: n["id"])
+        rows = await notifications(client, channel="oncall_pagerduty")
+        return sorted(rows, key=lambda n: n["id"])
 
     async def trigger_dead() -> bool:
         return [n["status"] for n in await pagerduty_rows()] == ["dead"]
