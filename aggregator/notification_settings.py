@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from aggregator.model import Severity, Source
 
 
-def _read_secret(path: Path, setting: str) -> SecretStr:
+def read_secret(path: Path, setting: str) -> SecretStr:
+    """The stripped content of a secret file (a mounted Kubernetes Secret); ``ValueError``
+    naming ``setting`` when it cannot be read."""
     try:
         return SecretStr(path.read_text(encoding="utf-8").strip())
     except OSError as exc:
@@ -74,7 +76,7 @@ class PagerDutyConfig(_Strict):
     @model_validator(mode="after")
     def _key(self) -> PagerDutyConfig:
         if self.routing_key_file is not None:
-            self.routing_key = _read_secret(self.routing_key_file, "routing_key_file")
+            self.routing_key = read_secret(self.routing_key_file, "routing_key_file")
             self.routing_key_file = None
         if self.routing_key is None or not self.routing_key.get_secret_value():
             raise ValueError("routing_key (or routing_key_file) is required")
@@ -103,14 +105,14 @@ class EmailConfig(_Strict):
         description="PEM CA bundle that verifies the SMTP server's certificate instead of "
                     "the system's CAs (a private mail relay)")
     validate_certs: bool = True
+    timeout: float = Field(default=20.0, gt=0, le=300)
 
     _ca_bundle = field_validator("ca_file")(_loadable_ca_bundle)
-    timeout: float = Field(default=20.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _check(self) -> EmailConfig:
         if self.password_file is not None:
-            self.password = _read_secret(self.password_file, "password_file")
+            self.password = read_secret(self.password_file, "password_file")
             self.password_file = None
         if self.password is not None and self.username is None:
             raise ValueError("password is set but username is not")

@@ -23,7 +23,11 @@ from pydantic_settings import (
 
 from aggregator.errors import ConfigError
 from aggregator.model import Severity
-from aggregator.notification_settings import NotificationSettings, worst_send_seconds
+from aggregator.notification_settings import (
+    NotificationSettings,
+    read_secret,
+    worst_send_seconds,
+)
 
 ENV_PREFIX = "AGGREGATOR_"
 CONFIG_ENV = "AGGREGATOR_CONFIG"
@@ -39,10 +43,7 @@ def _read_secret_file(path: Path, setting: str) -> list[SecretStr]:
 
 
 def _read_database_url(path: Path) -> str:
-    try:
-        url = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"database_url_file: cannot read {path}: {exc.strerror}") from exc
+    url = read_secret(path, "database_url_file").get_secret_value()
     if not url:
         raise ValueError(f"database_url_file: {path} is empty")
     return url

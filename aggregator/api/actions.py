@@ -52,8 +52,9 @@ async def retry_notification(request: web.Request) -> web.Response:
         row = await session.get(NotificationRow, notification_id)
         if row is None:
             raise web.HTTPNotFound(text=f"no notification with id {notification_id}")
-        later = await outbox.superseded_by(session, row, services.clock())
-        if row.status == outbox.DEAD and later is not None:
+        later = (await outbox.superseded_by(session, row, services.clock())
+                 if row.status == outbox.DEAD else None)
+        if later is not None:
             raise ConflictError(
                 f"notification {notification_id} ({row.action}) is superseded by notification "
                 f"{later.id} ({later.action}, {later.status}) of the same alert on channel "

@@ -126,12 +126,6 @@ class Outcome:
     next_attempt_at: datetime | None = None
 
 
-async def finish(session: AsyncSession, claimed: Claimed, outcome: Outcome) -> bool:
-    """Record an attempt; False when the lease was lost (another worker owns the row now)."""
-    [owned] = await finish_many(session, [(claimed, outcome)])
-    return owned
-
-
 @functools.cache
 def _record_outcome() -> Any:
     table = table_of(NotificationRow)

@@ -138,8 +138,8 @@ async def test_a_late_finish_from_a_worker_that_lost_its_lease_changes_nothing(
     live = worker(db, fake)
     await drain(db, live)
     async with db.write() as session, session.begin():
-        owned = await outbox.finish(session, stale, outbox.Outcome(
-            outbox.PENDING, clock(), clock(), error="late", next_attempt_at=clock()))
+        [owned] = await outbox.finish_many(session, [(stale, outbox.Outcome(
+            outbox.PENDING, clock(), clock(), error="late", next_attempt_at=clock()))])
     assert owned is False
     assert await statuses(db) == {"sent": 1}
     await live.aclose()

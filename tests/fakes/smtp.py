@@ -81,13 +81,21 @@ def reserve_port(host: str, port: int) -> socket.socket | None:
     for outgoing connections. ``SO_REUSEADDR`` (which the fakes' listeners use too) lets
     it bind next to connections of the closed listener that are still closing.
     """
+    try:
+        return bound_socket(host, port)
+    except OSError:
+        return None
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` with ``SO_REUSEADDR``, not listening yet."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-    except OSError:
+    except BaseException:
         sock.close()
-        return None
+        raise
     return sock
 
 
@@ -398,22 +406,12 @@ class SmtpServer:
         self._blackhole = self._bind(self._listen_blackhole)
 
     def _listen_blackhole(self) -> socket.socket:
-        listener = self._bound_socket()
+        listener = bound_socket(self.host, self.port)
         listener.listen(64)  # the kernel completes handshakes; nobody ever reads or writes
         return listener
 
-    def _bound_socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
     def _start_controller(self) -> _ClosingController:
-        sock = self._bound_socket()
+        sock = bound_socket(self.host, self.port)
         try:
             controller = self._make_controller(sock)
         except BaseException:
