@@ -25,11 +25,11 @@ from aggregator.api.responses import error_middleware
 from aggregator.api.routes import add_routes
 from aggregator.channels import build_channels
 from aggregator.channels.base import Channel
+from aggregator.config.service import Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.pipeline.group_commit import GroupCommit
 from aggregator.pipeline.ingest import IngestRequest, IngestResult, ingest_many, may_be_one_request
-from aggregator.settings import Settings
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from aiohttp import web
 
 from aggregator.app import build_app, configure_logging, runner_options
+from aggregator.config.service import Settings, is_loopback, load_settings
 from aggregator.errors import ConfigError
-from aggregator.settings import Settings, is_loopback, load_settings
 from aggregator.store import migrate
 from aggregator.store.db import make_engine
 

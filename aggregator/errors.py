@@ -8,7 +8,10 @@
     ├── TransientError        retry later (503 + Retry-After): database down, locked, pool exhausted
     ├── NotFoundError         the thing named in the path does not exist (404)
     ├── ConflictError         the request does not fit the current state (409)
-    └── ConfigError           settings that cannot work; raised at start or by ``check-config``
+    ├── ConfigError           settings that cannot work; raised at start or by ``check-config``
+    └── DeliveryError         a channel's send failed (the worker records it, never the API)
+        ├── RetryableError    try again later (network, timeout, 429, 5xx, SMTP 4xx)
+        └── PermanentError    will never succeed as sent (PagerDuty 400, SMTP 5xx)
 """
 
 from __future__ import annotations
@@ -58,3 +61,25 @@ class NotFoundError(AggregatorError):
 
 class ConflictError(AggregatorError):
     """The request does not fit the current state, e.g. acknowledging a resolved alert (409)."""
+
+
+class DeliveryError(AggregatorError):
+    """A send failed. ``status_code`` is the remote's answer when there was one."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+class RetryableError(DeliveryError):
+    """Try again later (network, timeout, 429, 5xx, SMTP 4xx). ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, *, status_code: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class PermanentError(DeliveryError):
+    """Will never succeed as sent (PagerDuty 400, SMTP 5xx on a recipient, bad template)."""

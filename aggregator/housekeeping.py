@@ -15,11 +15,11 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aggregator.channels.base import Reason
+from aggregator.config.routing import NotificationSettings
+from aggregator.config.service import Settings
 from aggregator.metrics import Metrics
-from aggregator.notification_settings import NotificationSettings
+from aggregator.notice import Reason
 from aggregator.pipeline.notify import Planner
-from aggregator.settings import Settings
 from aggregator.store import housekeeping, outbox
 from aggregator.store.alerts import alert_of, stored_of
 from aggregator.store.db import Database

@@ -65,12 +65,12 @@ from sqlalchemy import func, select
 from aggregator.channels.base import Channel
 from aggregator.channels.email import EmailChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
+from aggregator.config.routing import EmailConfig, NotificationSettings, PagerDutyConfig
+from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notification_settings import EmailConfig, NotificationSettings, PagerDutyConfig
 from aggregator.pipeline.ingest import ingest
-from aggregator.settings import DeliverySettings, Settings
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from aggregator.store.tables import NotificationRow

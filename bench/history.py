@@ -843,7 +843,7 @@ async def retention_round(args: argparse.Namespace, schema: str,
                           server: subprocess.Popen[bytes], pg: asyncpg.Connection,
                           loader: Loader, phase: Phase, days: float) -> dict[str, Any]:
     """A retention of ``days`` (a backlog to delete) drained while ``phase`` ingests."""
-    from aggregator.settings import Settings
+    from aggregator.config.service import Settings
 
     retention = timedelta(days=days)
     cutoff = datetime.now(UTC) - retention

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import AppRunner
 
 from aggregator.app import build_app, runner_options
-from aggregator.settings import Settings
+from aggregator.config.service import Settings
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate

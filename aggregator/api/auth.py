@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import SecretStr
 
+from aggregator.config.service import AuthSettings
 from aggregator.errors import AuthError
 from aggregator.model import Source
-from aggregator.settings import AuthSettings
 
 SECRET_HEADERS = frozenset({
     "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 
 from aggregator.api.auth import Authenticator
+from aggregator.clock import utc_now
+from aggregator.config.service import Settings
 from aggregator.metrics import Metrics
 from aggregator.pipeline.ingest import IngestRequest, IngestResult
-from aggregator.settings import Settings
 from aggregator.store.db import Database
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

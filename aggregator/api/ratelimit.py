@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from aggregator.api.responses import WEBHOOK_PREFIX, Handler, error_response
-from aggregator.settings import RateLimitSettings
+from aggregator.config.service import RateLimitSettings
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 

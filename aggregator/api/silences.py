@@ -13,8 +13,8 @@ from aggregator.api.auth import Role
 from aggregator.api.context import services_of
 from aggregator.api.responses import json_response
 from aggregator.api.schemas import SilenceIn, SilenceMatch, SilenceOut, SilencePage, SilenceQuery
+from aggregator.config.routing import Match
 from aggregator.errors import PayloadError
-from aggregator.notification_settings import Match
 from aggregator.store import silences
 from aggregator.store.tables import SilenceRow
 

@@ -6,12 +6,7 @@ from aggregator.channels.base import Channel
 from aggregator.channels.email import EmailChannel
 from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
-from aggregator.notification_settings import (
-    EmailConfig,
-    LogConfig,
-    NotificationSettings,
-    PagerDutyConfig,
-)
+from aggregator.config.routing import EmailConfig, LogConfig, NotificationSettings, PagerDutyConfig
 
 
 def build_channel(name: str, config: PagerDutyConfig | EmailConfig | LogConfig) -> Channel:

@@ -1,99 +1,16 @@
-"""What the outbox worker hands a channel, and how a channel says it failed.
+"""What a channel is: the contract every channel module fulfils.
 
-A channel gets a :class:`Notice` (one action about one or more alerts, with a snapshot of
-each alert as it was when the change happened), sends it once, and either returns or
-raises :class:`RetryableError` / :class:`PermanentError`. Channels never retry or sleep:
-the worker owns retries, backoff and the attempt log.
+A channel gets a :class:`~aggregator.notice.Notice`, sends it once, and either returns or
+raises :class:`~aggregator.errors.RetryableError` / :class:`~aggregator.errors.PermanentError`.
+Channels never retry or sleep: the worker owns retries, backoff and the attempt log.
 """
 
 from __future__ import annotations
 
-import enum
 import ssl
-import uuid
-from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from aggregator.model import Link, Severity, Source, Status
-
-
-class Action(enum.StrEnum):
-    TRIGGER = "trigger"
-    ACKNOWLEDGE = "acknowledge"
-    RESOLVE = "resolve"
-
-
-class Reason(enum.StrEnum):
-    """Why a notification was written (shown in mails and the API)."""
-
-    NEW = "new"
-    SEVERITY_RAISED = "severity_raised"
-    REPEAT = "repeat"
-    SILENCE_ENDED = "silence_ended"
-    RESOLVED = "resolved"
-    EXPIRED = "expired"
-    ACKNOWLEDGED = "acknowledged"
-
-
-class AlertSnapshot(BaseModel):
-    """The alert as it was when the notification was written (stored with the row)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: uuid.UUID
-    fingerprint: str
-    source: Source
-    name: str
-    status: Status
-    severity: Severity
-    summary: str = ""
-    description: str = ""
-    resource: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    links: tuple[Link, ...] = ()
-    starts_at: datetime
-    ends_at: datetime | None = None
-    occurrences: int = 1
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = None
-    comment: str | None = None
-
-
-class Notice(BaseModel):
-    """One send: an action about one alert (PagerDuty) or several (a grouped mail)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    channel: str
-    action: Action
-    reason: Reason
-    alerts: tuple[AlertSnapshot, ...]
-    created_at: datetime
-
-
-class DeliveryError(Exception):
-    """A send failed. ``status_code`` is the remote's answer when there was one."""
-
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-
-
-class RetryableError(DeliveryError):
-    """Try again later (network, timeout, 429, 5xx, SMTP 4xx). ``retry_after`` in seconds."""
-
-    def __init__(self, message: str, *, status_code: int | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message, status_code=status_code)
-        self.retry_after = retry_after
-
-
-class PermanentError(DeliveryError):
-    """Will never succeed as sent (PagerDuty 400, SMTP 5xx on a recipient, bad template)."""
+from aggregator.notice import Notice
 
 
 class Channel(Protocol):

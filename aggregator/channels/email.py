@@ -46,17 +46,11 @@ from typing import Any, Final
 import aiosmtplib
 import jinja2
 
-from aggregator.channels.base import (
-    Action,
-    DeliveryError,
-    Notice,
-    PermanentError,
-    Reason,
-    RetryableError,
-    certificate_failure,
-)
+from aggregator.channels.base import certificate_failure
+from aggregator.config.routing import QUIT_TIMEOUT, EmailConfig, worst_send_seconds
+from aggregator.errors import DeliveryError, PermanentError, RetryableError
 from aggregator.model import Severity, severity_rank
-from aggregator.notification_settings import QUIT_TIMEOUT, EmailConfig, worst_send_seconds
+from aggregator.notice import Action, Notice, Reason
 
 logger = logging.getLogger(__name__)
 

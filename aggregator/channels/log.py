@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aggregator.channels.base import Notice
+from aggregator.notice import Notice
 
 log = logging.getLogger("aggregator.notifications")
 

@@ -34,19 +34,10 @@ from typing import Any
 import httpx2
 import pagerduty
 
-from aggregator.channels.base import (
-    Action,
-    AlertSnapshot,
-    Notice,
-    PermanentError,
-    RetryableError,
-    certificate_failure,
-)
-from aggregator.notification_settings import (
-    PagerDutyConfig,
-    ca_bundle_context,
-    worst_send_seconds,
-)
+from aggregator.channels.base import certificate_failure
+from aggregator.config.routing import PagerDutyConfig, ca_bundle_context, worst_send_seconds
+from aggregator.errors import PermanentError, RetryableError
+from aggregator.notice import Action, AlertSnapshot, Notice
 
 logger = logging.getLogger(__name__)
 

@@ -17,21 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from aggregator.channels.base import (
-    Action,
-    AlertSnapshot,
-    Channel,
-    Notice,
-    PermanentError,
-    Reason,
-    RetryableError,
-    describe,
-)
+from aggregator.channels.base import Channel, describe
+from aggregator.config.routing import NotificationSettings
+from aggregator.config.service import DeliverySettings
 from aggregator.delivery.backoff import next_attempt_at
+from aggregator.errors import PermanentError, RetryableError
 from aggregator.metrics import Metrics
-from aggregator.notification_settings import NotificationSettings
+from aggregator.notice import Action, AlertSnapshot, Notice, Reason
 from aggregator.pipeline.unsilence import release_ended_silences
-from aggregator.settings import DeliverySettings
 from aggregator.store import outbox
 from aggregator.store.db import Database
 

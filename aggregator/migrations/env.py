@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from aggregator.settings import load_settings
+from aggregator.config.service import load_settings
 from aggregator.store.db import make_engine
 from aggregator.store.tables import Base
 

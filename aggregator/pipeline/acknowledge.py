@@ -11,9 +11,9 @@ from datetime import datetime
 
 from sqlalchemy import insert, update
 
+from aggregator.config.routing import NotificationSettings
 from aggregator.errors import ConflictError, NotFoundError
 from aggregator.model import Status
-from aggregator.notification_settings import NotificationSettings
 from aggregator.pipeline.notify import Planner
 from aggregator.store import alerts as alert_store
 from aggregator.store import outbox

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aggregator.config.routing import NotificationSettings
 from aggregator.model import Alert, Status
-from aggregator.notification_settings import NotificationSettings
 from aggregator.pipeline.dedup import Decision, Verdict, judge
 from aggregator.pipeline.identity import keyed
 from aggregator.pipeline.notify import Planner

@@ -15,24 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from aggregator.channels.base import Action, AlertSnapshot, Reason
+from aggregator.config.routing import Match, NotificationSettings
 from aggregator.model import Alert, Severity, Status, severity_rank
-from aggregator.notification_settings import Match, NotificationSettings
+from aggregator.notice import Action, AlertSnapshot, Planned, Reason
 from aggregator.pipeline.dedup import Decision, StoredAlert, Verdict
 from aggregator.pipeline.route import Target, silenced_by, targets
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One outbox row to write."""
-
-    alert_id: uuid.UUID
-    fingerprint: str
-    channel: str
-    action: Action
-    reason: Reason
-    group_key: str
-    snapshot: AlertSnapshot
 
 
 @dataclass(slots=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
+from aggregator.config.routing import LabelMatcher, Match, NotificationSettings
 from aggregator.model import Severity, severity_rank
-from aggregator.notification_settings import LabelMatcher, Match, NotificationSettings
 
 
 @dataclass(frozen=True, slots=True)

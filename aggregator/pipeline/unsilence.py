@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, select
 
-from aggregator.channels.base import Reason
+from aggregator.config.routing import NotificationSettings
 from aggregator.model import Status
-from aggregator.notification_settings import NotificationSettings
+from aggregator.notice import Reason
 from aggregator.pipeline.notify import Planner
 from aggregator.store import alerts as alert_store
 from aggregator.store import outbox, silences

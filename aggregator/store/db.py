@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from aggregator.settings import Settings
+from aggregator.config.service import Settings
 
 READ_ONLY = "aggregator_read_only"
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from aggregator.pipeline.notify import Planned
+from aggregator.notice import Planned
 from aggregator.store.db import dialect_of
 from aggregator.store.tables import NotificationAttemptRow, NotificationRow, table_of
 from aggregator.store.types import UtcDateTime

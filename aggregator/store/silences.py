@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aggregator.notification_settings import Match
+from aggregator.config.routing import Match
 from aggregator.store.tables import SilenceRow, table_of
 from aggregator.store.types import UtcDateTime
 

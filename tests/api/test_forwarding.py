@@ -16,8 +16,8 @@ import yaml
 from aggregator.channels.email import EmailChannel
 from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
-from aggregator.notification_settings import NotificationSettings
-from aggregator.settings import DeliverySettings
+from aggregator.config.routing import NotificationSettings
+from aggregator.config.service import DeliverySettings
 from tests.api.helpers import Client, alerts, events, fixture, post
 from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake, pagerduty_fake
 from tests.fakes.smtp import SmtpServer

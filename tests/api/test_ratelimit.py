@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator.api.ratelimit import TokenBuckets, is_exempt
-from aggregator.settings import RateLimitSettings, Settings
+from aggregator.config.service import RateLimitSettings, Settings
 
 
 class Clock:

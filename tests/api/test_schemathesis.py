@@ -26,7 +26,7 @@ from schemathesis.checks import (  # noqa: E402
 
 from aggregator.api.routes import ROUTES  # noqa: E402
 from aggregator.app import build_app  # noqa: E402
-from aggregator.settings import Settings  # noqa: E402
+from aggregator.config.service import Settings  # noqa: E402
 from tests.conftest import ServiceServer  # noqa: E402
 
 MAX_EXAMPLES = 25

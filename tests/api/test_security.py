@@ -21,9 +21,9 @@ from multidict import CIMultiDict
 from aggregator.api import auth as auth_module
 from aggregator.api.auth import Authenticator, Role
 from aggregator.api.routes import ROUTES, Route
+from aggregator.config.service import AuthSettings
 from aggregator.errors import AuthError
 from aggregator.model import Source
-from aggregator.settings import AuthSettings
 from tests.api.helpers import Client, fixture
 
 AM_TOKEN = "am-token-0123456789abcdef"

@@ -13,17 +13,11 @@ from typing import Any
 
 import pytest
 
-from aggregator.channels.base import (
-    Action,
-    AlertSnapshot,
-    Notice,
-    PermanentError,
-    Reason,
-    RetryableError,
-)
 from aggregator.channels.email import EmailChannel
+from aggregator.config.routing import EmailConfig
+from aggregator.errors import PermanentError, RetryableError
 from aggregator.model import Link, Severity, Source, Status
-from aggregator.notification_settings import EmailConfig
+from aggregator.notice import Action, AlertSnapshot, Notice, Reason
 from tests.fakes.smtp import (
     Certificate,
     SmtpServer,

@@ -16,18 +16,11 @@ import httpx2
 import pagerduty
 import pytest
 
-from aggregator.channels.base import (
-    Action,
-    AlertSnapshot,
-    DeliveryError,
-    Notice,
-    PermanentError,
-    Reason,
-    RetryableError,
-)
 from aggregator.channels.pagerduty import BODY_BUDGET_BYTES, PagerDutyChannel
+from aggregator.config.routing import PagerDutyConfig
+from aggregator.errors import DeliveryError, PermanentError, RetryableError
 from aggregator.model import Link, Severity, Source, Status
-from aggregator.notification_settings import PagerDutyConfig
+from aggregator.notice import Action, AlertSnapshot, Notice, Reason
 from tests.fakes.pagerduty import (
     MAX_BODY_BYTES,
     ROUTING_KEY,

@@ -11,16 +11,13 @@ from typing import Any
 
 import pytest
 
-from aggregator.channels.base import Action, AlertSnapshot, Notice, Reason, RetryableError
 from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
+from aggregator.config.routing import NotificationSettings, PagerDutyConfig, ca_bundle_context
+from aggregator.config.service import DeliverySettings
+from aggregator.errors import RetryableError
 from aggregator.model import Severity, Source, Status
-from aggregator.notification_settings import (
-    NotificationSettings,
-    PagerDutyConfig,
-    ca_bundle_context,
-)
-from aggregator.settings import DeliverySettings
+from aggregator.notice import Action, AlertSnapshot, Notice, Reason
 from tests.fakes.pagerduty import PagerDutyFake, pagerduty_fake
 from tests.fakes.smtp import Certificate, make_certificate
 from tests.faults.helpers import AM, am_message, client_pages, eventually, running_app

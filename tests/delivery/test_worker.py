@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from aggregator.channels.pagerduty import PagerDutyChannel
+from aggregator.config.routing import NotificationSettings, PagerDutyConfig
+from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notification_settings import NotificationSettings, PagerDutyConfig
 from aggregator.pipeline.ingest import ingest
-from aggregator.settings import DeliverySettings, Settings
 from aggregator.store import outbox
 from aggregator.store.db import Database, make_database
 from aggregator.store.tables import NotificationAttemptRow, NotificationRow

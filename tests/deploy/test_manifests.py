@@ -21,7 +21,7 @@ import yaml
 
 from aggregator.api.routes import ROUTES
 from aggregator.cli import check_exposure
-from aggregator.settings import load_settings
+from aggregator.config.service import load_settings
 from tests.deploy.helpers import BASE, DEPLOY, Manifest, checkov, find, render, require_module
 
 # The oldest Kubernetes version the manifests must apply to (AKS supported versions).

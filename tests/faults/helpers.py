@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from aggregator.app import build_app
-from aggregator.settings import Settings
+from aggregator.config.service import Settings
 from tests.conftest import PG_URL, ServiceServer, pg_schema
 
 AM = "/webhooks/alertmanager"

@@ -17,8 +17,8 @@ import pytest
 from aggregator.channels.email import EmailChannel
 from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
-from aggregator.notification_settings import NotificationSettings
-from aggregator.settings import DeliverySettings
+from aggregator.config.routing import NotificationSettings
+from aggregator.config.service import DeliverySettings
 from tests.conftest import DATABASES, PG_URL
 from tests.fakes.pagerduty import ROUTING_KEY, pagerduty_fake
 from tests.fakes.smtp import SmtpServer

@@ -62,7 +62,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from aggregator.settings import Settings
+from aggregator.config.service import Settings
 from aggregator.store.db import make_database
 from aggregator.store.tables import NotificationRow
 from tests.conftest import DATABASES, PG_URL

@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.channels.email import EmailChannel
+from aggregator.config.routing import QUIT_TIMEOUT, NotificationSettings
+from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notification_settings import QUIT_TIMEOUT, NotificationSettings
 from aggregator.pipeline.ingest import ingest
-from aggregator.settings import DeliverySettings, Settings
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from aggregator.store.tables import NotificationRow

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from aggregator.config.routing import NotificationSettings
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notification_settings import NotificationSettings
 from aggregator.pipeline.ingest import IngestRequest, ingest_many, may_be_one_request
 from aggregator.store.db import Database
 from aggregator.store.tables import AlertRow, NotificationRow

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aggregator.channels.base import Action, Reason
+from aggregator.config.routing import Match, NotificationSettings
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notification_settings import Match, NotificationSettings
+from aggregator.notice import Action, Reason
 from aggregator.pipeline.dedup import FingerprintState, StoredAlert, Verdict, judge
 from aggregator.pipeline.identity import Keyed, fingerprint
 from aggregator.pipeline.notify import Planner

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from aggregator.config.routing import LabelMatcher, Match, NotificationSettings
 from aggregator.model import Severity
-from aggregator.notification_settings import LabelMatcher, Match, NotificationSettings
 from aggregator.pipeline.route import label_matches, matches, silenced_by, targets
 
 SETTINGS = NotificationSettings.model_validate({

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from aggregator.config.service import Settings
 from aggregator.housekeeping import run_once
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.pipeline.ingest import ingest
-from aggregator.settings import Settings
 from aggregator.store.db import Database
 from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
 
@@ -84,7 +84,7 @@ async def test_retention_deletes_old_resolved_alerts_in_batches(db: Database) ->
 
 
 async def test_expiry_resolves_on_the_channels_that_got_the_firing(db: Database) -> None:
-    from aggregator.notification_settings import NotificationSettings
+    from aggregator.config.routing import NotificationSettings
     from aggregator.store.tables import NotificationRow
 
     routes = NotificationSettings()  # default route: the log channel

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from aggregator.settings import Settings
+from aggregator.config.service import Settings
 from aggregator.store import migrate
 from aggregator.store.db import make_engine
 from aggregator.store.tables import Base

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.config.service import DEFAULT_DATABASE_URL, is_loopback, load_settings
 from aggregator.errors import ConfigError
-from aggregator.settings import DEFAULT_DATABASE_URL, is_loopback, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +144,7 @@ def test_route_to_an_undefined_channel_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_example_configuration_is_valid(tmp_path: Path) -> None:
-    example = Path(__file__).parent.parent / "examples" / "aggregator.yaml"
+    example = Path(__file__).parents[2] / "examples" / "aggregator.yaml"
     secret = tmp_path / "secret"
     secret.write_text("R0UT1NGk3yF0rT3sts0nlyAbCdEf0123\n")
     text = example.read_text().replace("/var/run/secrets/aggregator/pagerduty-routing-key",

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from aggregator.config.routing import EmailConfig, PagerDutyConfig, ca_bundle_context
+from aggregator.config.service import load_settings
 from aggregator.errors import ConfigError
-from aggregator.notification_settings import EmailConfig, PagerDutyConfig, ca_bundle_context
-from aggregator.settings import load_settings
 from tests.fakes.pagerduty import ROUTING_KEY
 from tests.fakes.smtp import Certificate
 

@@ -21,25 +21,14 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from aggregator.config.explain import ENV_PREFIX, describe_validation_error
+from aggregator.config.routing import NotificationSettings, worst_send_seconds
+from aggregator.config.secrets import read_secret, read_secret_lines
 from aggregator.errors import ConfigError
 from aggregator.model import Severity
-from aggregator.notification_settings import (
-    NotificationSettings,
-    read_secret,
-    worst_send_seconds,
-)
 
-ENV_PREFIX = "AGGREGATOR_"
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aggregator.db"
-
-
-def _read_secret_file(path: Path, setting: str) -> list[SecretStr]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"{setting}: cannot read {path}: {exc.strerror}") from exc
-    return [SecretStr(line.strip()) for line in text.splitlines() if line.strip()]
 
 
 def _read_database_url(path: Path) -> str:
@@ -71,7 +60,7 @@ class AuthSettings(BaseModel):
             if path is not None:
                 tokens: list[SecretStr] = getattr(self, name)
                 setattr(self, f"{name}_file", None)
-                tokens.extend(_read_secret_file(path, f"auth.{name}_file"))
+                tokens.extend(read_secret_lines(path, f"auth.{name}_file"))
         for name in ("alertmanager_tokens", "azure_monitor_tokens", "api_read_tokens",
                      "api_write_tokens"):
             for token in getattr(self, name):
@@ -270,40 +259,6 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(describe_validation_error(exc, path)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-
-
-def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
-    """The line in the YAML file of the deepest key on ``loc`` that the file has."""
-    try:
-        node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    node, line = value, key.start_mark.line + 1
-                    break
-        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
-              and part < len(node.value)):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-    return line
-
-
-def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
-    lines = []
-    for error in exc.errors(include_url=False):
-        line = _yaml_line(path, error["loc"]) if path is not None else None
-        key = ".".join(str(part) for part in error["loc"]) or "settings"
-        if line is not None:
-            lines.append(f"{key}: {error['msg']} ({path} line {line})")
-            continue
-        env = f"{ENV_PREFIX}{key.upper().replace('.', '__')}"
-        where = f" (in {path or 'the YAML file'} or {env})" if key != "settings" else ""
-        lines.append(f"{key}: {error['msg']}{where}")
-    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 def is_loopback(host: str) -> bool:

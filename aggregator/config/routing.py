@@ -14,16 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from aggregator.config.secrets import read_secret
 from aggregator.model import Severity, Source
-
-
-def read_secret(path: Path, setting: str) -> SecretStr:
-    """The stripped content of a secret file (a mounted Kubernetes Secret); ``ValueError``
-    naming ``setting`` when it cannot be read."""
-    try:
-        return SecretStr(path.read_text(encoding="utf-8").strip())
-    except OSError as exc:
-        raise ValueError(f"{setting}: cannot read {path}: {exc.strerror}") from exc
 
 
 class _Strict(BaseModel):
