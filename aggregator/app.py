@@ -1,21 +1,21 @@
 """Composition root: settings -> database -> services -> aiohttp application.
 
-The only place that wires things together. Nothing is created at import time: the
-database engine is made (and migrated, unless ``migrate_on_start`` is off) when the
-application starts, and disposed when it stops.
+The only place that wires things together. Nothing is created at import time; everything
+is built by :func:`build_app` (the database engine connects on first use), migrated when
+the application starts (unless ``migrate_on_start`` is off), and closed when it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from aggregator import housekeeping
 from aggregator.api.access_log import AccessLogger
 from aggregator.api.auth import Authenticator
 from aggregator.api.context import SERVICES, Services
@@ -23,17 +23,27 @@ from aggregator.api.openapi import openapi
 from aggregator.api.ratelimit import rate_limit_middleware
 from aggregator.api.responses import error_middleware
 from aggregator.api.routes import add_routes
+from aggregator.background import Background
 from aggregator.channels import build_channels
 from aggregator.channels.base import Channel
+from aggregator.clock import Clock, utc_now
 from aggregator.config.service import Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
-from aggregator.pipeline.group_commit import GroupCommit
-from aggregator.pipeline.ingest import IngestRequest, IngestResult, ingest_many, may_be_one_request
+from aggregator.pipeline.ingest import Ingest
 from aggregator.store import migrate
-from aggregator.store.db import Database, make_database
+from aggregator.store.db import make_database
 
 log = logging.getLogger(__name__)
+
+
+class Role(enum.StrEnum):
+    """What one process of the service does."""
+
+    SERVE = "serve"  # API, background jobs, and the worker when delivery.worker_in_serve
+    SERVE_COPY = "serve-copy"  # another process of serve --processes N: no expiry/retention
+    WORKER = "worker"  # only the outbox worker, with /healthz, /readyz and /metrics
+    API = "api"  # only the API: nothing runs in the background (tests, tools)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -56,88 +66,73 @@ def runner_options() -> dict[str, Any]:
     }
 
 
-def ingest_queue(db: Database, settings: Settings,
-                 metrics: Metrics) -> GroupCommit[IngestRequest, IngestResult]:
-    """The group commit in front of the ingest transaction (one writer on SQLite)."""
+def _task_context(name: str, run: Callable[[], Coroutine[Any, Any, None]]
+                  ) -> Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]:
+    """A cleanup context that runs ``run()`` as a task while the application runs."""
 
-    async def run(requests: Sequence[IngestRequest]) -> list[IngestResult]:
-        return await ingest_many(
-            db.write, requests, repeat_event_interval=settings.repeat_event_interval,
-            expire_after=settings.expire_after, notifications=settings.notifications,
-        )
+    @contextlib.asynccontextmanager
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run(), name=name)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
-    return GroupCommit(
-        run, size=lambda request: len(request.alerts), alone=may_be_one_request,
-        writers=1 if settings.is_sqlite else settings.ingest_writers,
-        max_alerts=settings.ingest_batch_alerts, max_queued=settings.ingest_queue_alerts,
-        on_batch=metrics.ingest_batch.observe,
-    )
+    return context
 
 
-def build_app(settings: Settings, services: Services | None = None, *,
-              run_housekeeping: bool = True, run_worker: bool | None = None,
-              worker_only: bool = False,
-              channels: Mapping[str, Channel] | None = None) -> web.Application:
-    """The service. ``worker_only``: the outbox worker with /healthz, /readyz and /metrics.
-    ``channels`` replaces the channels the settings describe (tests inject fakes' transports).
-    """
-    services = services or Services(
-        settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=Metrics()
+def build_app(settings: Settings, role: Role = Role.SERVE, *,
+              channels: Mapping[str, Channel] | None = None,
+              clock: Clock = utc_now) -> web.Application:
+    """The service in ``role``. ``channels`` replaces the channels the settings describe
+    (tests inject fakes' transports)."""
+    db = make_database(settings)
+    metrics = Metrics()
+    worker: Worker | None = None
+    if role is Role.WORKER or (role in (Role.SERVE, Role.SERVE_COPY)
+                               and settings.delivery.worker_in_serve):
+        made = dict(channels) if channels is not None else build_channels(settings.notifications)
+        worker = Worker(db, made, settings.delivery, metrics, clock)
+    wake = worker.wake if worker is not None else (lambda: None)
+    background = (Background(db, settings, metrics, clock, wake=wake,
+                             housekeeping=role is Role.SERVE)
+                  if role in (Role.SERVE, Role.SERVE_COPY) else None)
+    services = Services(
+        settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=metrics,
+        db=db, ingest=Ingest(db, settings, metrics, wake=wake), clock=clock,
+        schema_head=migrate.head_revision(), wake=wake,
+        silences_changed=background.silences_changed if background is not None
+        else (lambda: None),
     )
     rate_limit = rate_limit_middleware(settings.api_rate_limit, keyed_by_token=bool(
         settings.auth.api_read_tokens or settings.auth.api_write_tokens))
     app = web.Application(middlewares=[error_middleware, rate_limit],
                           client_max_size=settings.max_body_bytes)
     app[SERVICES] = services
-    add_routes(app, openapi, health_only=worker_only)
-    if worker_only:
-        run_housekeeping, run_worker = False, True
+    add_routes(app, openapi, health_only=role is Role.WORKER)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        db = make_database(settings)
         try:
             if settings.migrate_on_start:
                 await migrate.upgrade(db.engine)
-                log.info("database schema at %s", migrate.head_revision())
+                log.info("database schema at %s", services.schema_head)
         except BaseException:
             await db.engine.dispose()
             raise
-        services.database = db
-        services.schema_head = migrate.head_revision()
-        queue = ingest_queue(db, settings, services.metrics)
-        services.ingest = queue.submit
         yield
-        await queue.aclose()  # what was accepted for commit is committed before the engine goes
-        services.ingest = None
-        services.database = None
+        await services.ingest.aclose()  # what was accepted for commit is committed first
         await db.engine.dispose()
 
-    async def background(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(
-            housekeeping.run_forever(services.db, settings, services.clock, services.metrics),
-            name="housekeeping",
-        )
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def worker(app: web.Application) -> AsyncIterator[None]:
-        made = dict(channels) if channels is not None else build_channels(settings.notifications)
-        delivery = Worker(services.db, made, settings.delivery,
-                          settings.notifications, services.metrics, services.clock)
-        services.wake = delivery.wake
-        services.wake_for_silences = delivery.wake_for_silences
-        task = asyncio.create_task(delivery.run_forever(), name="outbox-worker")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await delivery.aclose()
-
     app.cleanup_ctx.append(database)
-    if run_housekeeping:
-        app.cleanup_ctx.append(background)
-    if run_worker if run_worker is not None else settings.delivery.worker_in_serve:
-        app.cleanup_ctx.append(worker)
+    if background is not None:
+        app.cleanup_ctx.append(_task_context("background", background.run_forever))
+    if worker is not None:
+        delivery = worker
+
+        async def deliver(app: web.Application) -> AsyncIterator[None]:
+            async with _task_context("outbox-worker", delivery.run_forever)(app):
+                yield
+            await delivery.aclose()
+
+        app.cleanup_ctx.append(deliver)
     return app

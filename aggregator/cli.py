@@ -15,9 +15,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aggregator.app import build_app, configure_logging, runner_options
+from aggregator.app import Role, build_app, configure_logging, runner_options
 from aggregator.config.service import Settings, is_loopback, load_settings
 from aggregator.errors import ConfigError
+from aggregator.sources import SOURCES
 from aggregator.store import migrate
 from aggregator.store.db import make_engine
 
@@ -50,12 +51,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _missing_tokens(settings: Settings) -> list[str]:
     auth = settings.auth
-    named = {
-        "auth.alertmanager_tokens": auth.alertmanager_tokens,
-        "auth.azure_monitor_tokens": auth.azure_monitor_tokens,
-        "auth.api_read_tokens or auth.api_write_tokens": auth.api_read_tokens
-        or auth.api_write_tokens,
-    }
+    named: dict[str, object] = {
+        f"auth.{source.value}_tokens": auth.tokens_for(source) for source in SOURCES}
+    named["auth.api_read_tokens or auth.api_write_tokens"] = (auth.api_read_tokens
+                                                              or auth.api_write_tokens)
     return [name for name, tokens in named.items() if not tokens]
 
 
@@ -70,10 +69,10 @@ def check_exposure(settings: Settings) -> None:
     )
 
 
-def _serve(settings: Settings, *, worker_only: bool = False, index: int = 0) -> None:
-    if not worker_only:
+def _serve(settings: Settings, role: Role = Role.SERVE) -> None:
+    if role is not Role.WORKER:
         check_exposure(settings)
-    app = build_app(settings, worker_only=worker_only, run_housekeeping=index == 0)
+    app = build_app(settings, role)
     log.info("listening on http://%s:%d (database %s)", settings.host, settings.port,
              settings.database_url.split("://")[0])
     web.run_app(app, host=settings.host, port=settings.port, print=None,
@@ -93,7 +92,8 @@ def _serve_processes(settings: Settings) -> int:
         log.info("database schema at %s", asyncio.run(_migrate(settings)))
     copies = settings.model_copy(update={"migrate_on_start": False})
     context = multiprocessing.get_context("fork")
-    children = [context.Process(target=_serve, args=(copies,), kwargs={"index": index},
+    children = [context.Process(target=_serve,
+                                args=(copies, Role.SERVE if index == 0 else Role.SERVE_COPY),
                                 name=f"aggregator-serve-{index}")
                 for index in range(settings.processes)]
     stopping = False
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             revision = asyncio.run(_migrate(settings))
             print(f"database schema at {revision}")
         elif args.command == "worker":
-            _serve(settings, worker_only=True)
+            _serve(settings, Role.WORKER)
         elif settings.processes > 1:
             return _serve_processes(settings)
         else:

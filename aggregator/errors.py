@@ -6,6 +6,7 @@
     ├── PayloadError          a payload that will never be accepted (400/422), names the field
     ├── AuthError             missing or wrong token (401) / role too weak (403)
     ├── TransientError        retry later (503 + Retry-After): database down, locked, pool exhausted
+    │   └── WriteConflictError   a constraint refused a concurrent write: retry alone, then 503
     ├── NotFoundError         the thing named in the path does not exist (404)
     ├── ConflictError         the request does not fit the current state (409)
     ├── ConfigError           settings that cannot work; raised at start or by ``check-config``
@@ -24,15 +25,19 @@ class AggregatorError(Exception):
 class PayloadError(AggregatorError):
     """The body can never be accepted as sent.
 
-    ``status`` is 400 for bodies that are not JSON at all and 422 for JSON that does not
-    match the source's schema; ``field`` is the dotted path of the offending field.
+    ``status`` is 400 for bodies that are not JSON at all, 413 above the size limit, 415 for
+    another media type and 422 for JSON that does not match the source's schema (or a value
+    the database refuses); ``field`` is the dotted path of the offending field; ``code`` the
+    machine-readable error code when it is not derived from the status.
     """
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 422) -> None:
+    def __init__(self, message: str, *, field: str | None = None, status: int = 422,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.code = code
 
 
 class AuthError(AggregatorError):
@@ -45,10 +50,17 @@ class AuthError(AggregatorError):
 class TransientError(AggregatorError):
     """The request could succeed later; answered 503 with ``Retry-After``."""
 
-    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+    def __init__(self, message: str, *, retry_after: int = 5, reason: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        #: what failed underneath (the driver's error class), for metrics and logs
+        self.reason = reason or type(self).__name__
+
+
+class WriteConflictError(TransientError):
+    """A constraint refused a write that the locks should have made impossible: when a shared
+    transaction hits it, each request is worth a transaction of its own."""
 
 
 class ConfigError(AggregatorError):

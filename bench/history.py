@@ -23,7 +23,7 @@ PostgreSQL only. In a fresh schema (dropped at the end) it
    1-alert Alertmanager messages, ``--ingest-concurrency`` clients, ``--ingest-seconds``
    each) against the seeded schema and against an empty fresh schema; target: seeded
    within 20% of empty;
-4. runs the service's housekeeping pass (``aggregator.housekeeping.run_once``: expiry, then
+4. runs the service's housekeeping pass (``aggregator.background.run_once``: expiry, then
    retention in batches of ``housekeeping_batch_size`` alerts with their events, each
    batch its own transaction) from this process, as a second replica would, while each
    ingest phase runs again (``--retention-seconds``): before each phase a shorter
@@ -764,7 +764,7 @@ def timed_database(settings: Any, record: Transactions) -> Any:
     from aggregator.store.db import Database, make_database
 
     db = make_database(settings)
-    factory = db.write
+    factory = db.write_sessions
 
     @event.listens_for(db.engine.sync_engine, "connect")
     def _connected(dbapi_connection: Any, _record: Any) -> None:
@@ -779,13 +779,14 @@ def timed_database(settings: Any, record: Transactions) -> Any:
         finally:
             record.durations.append(time.perf_counter() - started)
 
-    return Database(engine=db.engine, write=write, read=db.read)  # type: ignore[arg-type]
+    return Database(engine=db.engine, write_sessions=write,  # type: ignore[arg-type]
+                    read_sessions=db.read_sessions)
 
 
 async def housekeeping_passes(settings: Any, stop: asyncio.Event,
                               report: dict[str, Any]) -> None:
-    """aggregator.housekeeping.run_once, pass after pass, until ``stop`` (and the backlog)."""
-    from aggregator.housekeeping import run_once
+    """aggregator.background.run_once, pass after pass, until ``stop`` (and the backlog)."""
+    from aggregator.background import run_once
 
     record = Transactions()
     db = timed_database(settings, record)
@@ -830,7 +831,7 @@ def retention_phases(args: argparse.Namespace) -> list[Phase]:
             for size in args.ingest_sizes]
 
 
-# What aggregator.store.housekeeping.delete_before deletes: alerts resolved before the cutoff.
+# What aggregator.store.retention.delete_before deletes: alerts resolved before the cutoff.
 DUE_SQL = """
 SELECT count(*) AS alerts,
        (SELECT count(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id
@@ -1066,7 +1067,7 @@ def print_report(report: dict[str, Any]) -> bool:
                       f"{_top_waits(row['backend_waits'])}")
     if "retention" in report:
         rounds = report["retention"]["rounds"]
-        print("\nretention while ingest runs (housekeeping.run_once passes from a second "
+        print("\nretention while ingest runs (background.run_once passes from a second "
               "process, batches of "
               f"{rounds[0]['housekeeping']['batch_size']} alerts, each its own transaction)")
         for r, row in zip(rounds, report["retention"]["compare"], strict=True):

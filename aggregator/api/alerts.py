@@ -23,7 +23,7 @@ from aggregator.api.schemas import (
     encode_cursor,
 )
 from aggregator.errors import PayloadError
-from aggregator.store import history
+from aggregator.store import queries, rejected
 
 
 def _labels(pairs: list[str]) -> list[tuple[str, str]]:
@@ -50,7 +50,7 @@ async def list_alerts(request: web.Request) -> web.Response:
         except ValueError as exc:
             raise PayloadError(str(exc).split(";")[0] + "; use next_cursor from the previous "
                                "page", field="cursor", status=400) from exc
-    flt = history.AlertFilter(
+    flt = queries.AlertFilter(
         status=query.status.value if query.status else None,
         severities=[s.value for s in query.severity],
         source=query.source.value if query.source else None,
@@ -58,7 +58,7 @@ async def list_alerts(request: web.Request) -> web.Response:
         acknowledged=query.acknowledged, after=after,
     )
     async with services.db.read() as session, session.begin():
-        rows = await history.list_alerts(session, flt, query.limit + 1)
+        rows = await queries.list_alerts(session, flt, query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1].first_received_at, rows[-1].id) if more and rows else None
@@ -71,7 +71,7 @@ async def get_alert(request: web.Request) -> web.Response:
     services.auth.check_api(request, Role.READ)
     alert_id = params.path_uuid(request, "alert_id", "alert")
     async with services.db.read() as session, session.begin():
-        row = await history.get_alert(session, alert_id)
+        row = await queries.get_alert(session, alert_id)
     if row is None:
         raise web.HTTPNotFound(text=f"no alert with id {alert_id}")
     return json_response(AlertOut.of(row))
@@ -85,9 +85,9 @@ async def list_alert_events(request: web.Request) -> web.Response:
     query = params.query(request, ListQuery)
     after = params.int_cursor(query.cursor)
     async with services.db.read() as session, session.begin():
-        if await history.get_alert(session, alert_id) is None:
+        if await queries.get_alert(session, alert_id) is None:
             raise web.HTTPNotFound(text=f"no alert with id {alert_id}")
-        rows = await history.list_events(session, alert_id, after, query.limit + 1)
+        rows = await queries.list_events(session, alert_id, after, query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1].at, rows[-1].id) if more and rows else None
@@ -102,7 +102,7 @@ async def list_rejected(request: web.Request) -> web.Response:
     query = params.query(request, ListQuery)
     after = params.int_cursor(query.cursor)
     async with services.db.read() as session, session.begin():
-        rows = await history.list_rejected(session, after, query.limit + 1)
+        rows = await rejected.listing(session, after, query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1].received_at, rows[-1].id) if more and rows else None

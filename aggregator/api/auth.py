@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from aggregator.config.service import AuthSettings
 from aggregator.errors import AuthError
 from aggregator.model import Source
+from aggregator.sources import SOURCES, TokenPlace
 
 SECRET_HEADERS = frozenset({
     "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
@@ -65,6 +66,13 @@ def _encode(tokens: Sequence[SecretStr]) -> tuple[bytes, ...]:
     return tuple(token.get_secret_value().encode() for token in tokens)
 
 
+_CANDIDATES = {
+    TokenPlace.BEARER: _bearer,
+    TokenPlace.QUERY: lambda request: request.query.get("token"),
+    TokenPlace.BASIC: _basic_password,
+}
+
+
 @dataclass(frozen=True)
 class Authenticator:
     webhook: dict[Source, tuple[bytes, ...]]
@@ -74,28 +82,23 @@ class Authenticator:
     @classmethod
     def from_settings(cls, auth: AuthSettings) -> Authenticator:
         return cls(
-            webhook={
-                Source.ALERTMANAGER: _encode(auth.alertmanager_tokens),
-                Source.AZURE_MONITOR: _encode(auth.azure_monitor_tokens),
-            },
+            webhook={source: _encode(auth.tokens_for(source)) for source in SOURCES},
             read=_encode(auth.api_read_tokens),
             write=_encode(auth.api_write_tokens),
         )
 
     def check_webhook(self, source: Source, request: web.Request) -> None:
-        """Alertmanager: ``Authorization: Bearer``. Azure (no custom headers possible):
-        ``?token=`` or basic auth in the URL (the password is the token); Bearer also works."""
-        tokens = self.webhook[source]
+        """A token where the source can put one (its ``token_places`` in ``SOURCES``):
+        Alertmanager sends ``Authorization: Bearer``; Azure, which cannot set headers,
+        ``?token=`` or basic auth in the URL (the password is the token)."""
+        spec = SOURCES[source]
+        tokens = self.webhook.get(source, ())
         if not tokens:
             return
-        candidates = [_bearer(request)]
-        if source is Source.AZURE_MONITOR:
-            candidates += [request.query.get("token"), _basic_password(request)]
-        given = [c for c in candidates if c]
+        found = (_CANDIDATES[place](request) for place in spec.token_places)
+        given = [candidate for candidate in found if candidate]
         if not given:
-            hint = ("Authorization: Bearer <token>" if source is Source.ALERTMANAGER
-                    else "?token=<token> or https://user:<token>@host/... in the webhook URL")
-            raise AuthError(f"missing webhook token; send it as {hint}")
+            raise AuthError(f"missing webhook token; send it as {spec.token_hint}")
         if not any(_matches(candidate, tokens) for candidate in given):
             raise AuthError("webhook token not accepted")
 

@@ -7,10 +7,12 @@ import logging
 from aiohttp import web
 
 from aggregator.api.context import services_of
-from aggregator.api.responses import json_response, transient_from
+from aggregator.api.responses import json_response
 from aggregator.api.schemas import HealthOut
+from aggregator.errors import TransientError
 from aggregator.metrics import CONTENT_TYPE
 from aggregator.store import migrate
+from aggregator.store.db import translate
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         current = await migrate.current_revision(services.db.engine)
     except Exception as exc:
-        if transient_from(exc) is None:
+        if not isinstance(translate(exc), TransientError):
             raise
         return json_response(HealthOut(status="unavailable", detail="database unreachable"),
                              status=503)

@@ -16,7 +16,7 @@ from aggregator.api.schemas import (
     NotificationQuery,
     encode_cursor,
 )
-from aggregator.store import history
+from aggregator.store import queries
 from aggregator.store.tables import NotificationRow
 
 
@@ -41,12 +41,12 @@ async def alert_notifications(request: web.Request) -> web.Response:
     alert_id = params.path_uuid(request, "alert_id", "alert")
     query = params.query(request, ListQuery)
     async with services.db.read() as session, session.begin():
-        if await history.get_alert(session, alert_id) is None:
+        if await queries.get_alert(session, alert_id) is None:
             raise web.HTTPNotFound(text=f"no alert with id {alert_id}")
-        rows = await history.list_notifications(
+        rows = await queries.list_notifications(
             session, alert_id=alert_id, after_id=params.int_cursor(query.cursor),
             limit=query.limit + 1)
-        found = await history.attempts_of(session, [row.id for row in rows])
+        found = await queries.attempts_of(session, [row.id for row in rows])
     attempts = {key: [AttemptOut.model_validate(a) for a in value]
                 for key, value in found.items()}
     return json_response(_page(rows, query.limit, attempts))
@@ -58,7 +58,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     services.auth.check_api(request, Role.READ)
     query = params.query(request, NotificationQuery)
     async with services.db.read() as session, session.begin():
-        rows = await history.list_notifications(
+        rows = await queries.list_notifications(
             session, status=query.status, channel=query.channel,
             after_id=params.int_cursor(query.cursor), limit=query.limit + 1)
     return json_response(_page(rows, query.limit))

@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from aggregator import __version__
 from aggregator.api.routes import ROUTES, Route
 from aggregator.api.schemas import ErrorOut
+from aggregator.sources import TokenPlace
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -22,11 +23,19 @@ _ERRORS = {
     "422": "payload does not match the source's schema", "503": "try again (Retry-After)",
 }
 _SECURITY: dict[str, list[dict[str, list[str]]]] = {
-    "webhook:alertmanager": [{"bearer": []}],
-    "webhook:azure_monitor": [{"queryToken": []}, {"basic": []}, {"bearer": []}],
     "read": [{"bearer": []}],
     "write": [{"bearer": []}],
 }
+# A webhook's security entries: the schemes of its source's token places, in this order.
+_SCHEMES = {TokenPlace.QUERY: "queryToken", TokenPlace.BASIC: "basic",
+            TokenPlace.BEARER: "bearer"}
+
+
+def _security(route: Route) -> list[dict[str, list[str]]]:
+    if route.source is not None:
+        return [{scheme: []} for place, scheme in _SCHEMES.items()
+                if place in route.source.token_places]
+    return _SECURITY[route.auth] if route.auth is not None else []
 
 
 def _models() -> list[type[BaseModel]]:
@@ -84,10 +93,7 @@ def build_document() -> dict[str, Any]:
         if route.body is not None:
             operation["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": keys[(route.body, "serialization")]}}}
-        if route.auth is not None:
-            operation["security"] = _SECURITY[route.auth]
-        else:
-            operation["security"] = []
+        operation["security"] = _security(route)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     paths["/openapi.json"] = {"get": {
         "summary": "This document", "operationId": "openapi", "tags": ["health"],

@@ -6,15 +6,12 @@ Webhook routes never answer 500: an unexpected failure there is answered 503 wit
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from aggregator.api.context import services_of
 from aggregator.errors import (
@@ -44,22 +41,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return web.json_response({"error": body}, status=status, headers=headers or None)
 
 
-def transient_from(exc: BaseException) -> TransientError | None:
-    """Classify a failure of the database or the pool as transient, else None."""
-    if isinstance(exc, TransientError):
-        return exc
-    if isinstance(exc, PoolTimeoutError):
-        return TransientError("database connection pool exhausted; retry shortly")
-    if isinstance(exc, DBAPIError):
-        text = str(exc.orig).lower() if exc.orig is not None else ""
-        if "locked" in text or "busy" in text:
-            return TransientError("database is locked by another writer; retry shortly")
-        return TransientError("database unavailable; retry shortly")
-    if isinstance(exc, (SQLAlchemyError, OSError, asyncio.TimeoutError, ConnectionError)):
-        return TransientError("database unavailable; retry shortly")
-    return None
-
-
 def route_name(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -85,24 +66,27 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(exc.status, "unauthorized" if exc.status == 401
                                   else "forbidden", exc.message)
     except PayloadError as exc:
-        code = "invalid_request" if exc.status == 400 and not is_webhook else "invalid_payload"
+        code = exc.code or ("invalid_request" if exc.status == 400 and not is_webhook
+                            else "invalid_payload")
         response = error_response(exc.status, code, exc.message, exc.field)
     except NotFoundError as exc:
         response = error_response(404, "not_found", str(exc))
     except ConflictError as exc:
         response = error_response(409, "conflict", str(exc))
     except Exception as exc:
-        transient = transient_from(exc)
+        # Database failures arrive translated (store/db.py); anything else is a bug.
+        transient = exc if isinstance(exc, TransientError) else None
         if transient is None:
             log.exception("unhandled error on %s %s", request.method, route_name(request))
             if is_webhook:
-                transient = TransientError("internal error; the delivery was not stored, retry")
+                transient = TransientError("internal error; the delivery was not stored, retry",
+                                           reason=type(exc).__name__)
         if transient is not None:
             log.warning("answering 503 on %s: %s (%s)", route_name(request), transient.message,
-                        type(exc).__name__)
+                        transient.reason)
             if is_webhook:
                 source = request.path.removeprefix(WEBHOOK_PREFIX).replace("-", "_")
-                services.metrics.unavailable.labels(source, type(exc).__name__).inc()
+                services.metrics.unavailable.labels(source, transient.reason).inc()
             response = error_response(503, "unavailable", transient.message,
                                       **{"Retry-After": retry_after})
         else:

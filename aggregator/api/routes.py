@@ -6,7 +6,7 @@ document cannot drift from what is served.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,8 +31,8 @@ from aggregator.api.schemas import (
     SilencePage,
     SilenceQuery,
 )
-from aggregator.sources.alertmanager import WIRE_MODEL as ALERTMANAGER_BODY
-from aggregator.sources.azure_monitor import WIRE_MODEL as AZURE_MONITOR_BODY
+from aggregator.model import Source
+from aggregator.sources import SOURCES, SourceSpec
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,20 @@ class Route:
     query: type[BaseModel] | None = None
     auth: str | None = None  # "webhook:<source>", "read", "write" or None (open)
     tag: str = "alerts"
+    source: SourceSpec | None = None  # webhook routes: the source they receive
+
+
+def webhook_routes(sources: Mapping[Source, SourceSpec]) -> tuple[Route, ...]:
+    """One ``POST`` route per registered source."""
+    return tuple(
+        Route("POST", spec.path, webhooks.handler_for(spec), spec.summary, IngestOut, 202,
+              body=spec.wire_model, auth=f"webhook:{spec.source.value}", tag="webhooks",
+              source=spec)
+        for spec in sources.values())
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/webhooks/alertmanager", webhooks.alertmanager_webhook,
-          "Receive an Alertmanager webhook (version 4)", IngestOut, 202,
-          body=ALERTMANAGER_BODY, auth="webhook:alertmanager", tag="webhooks"),
-    Route("POST", "/webhooks/azure-monitor", webhooks.azure_monitor_webhook,
-          "Receive an Azure Monitor action-group webhook", IngestOut, 202,
-          body=AZURE_MONITOR_BODY, auth="webhook:azure_monitor", tag="webhooks"),
+    *webhook_routes(SOURCES),
     Route("GET", "/api/v1/alerts", alerts.list_alerts, "List alerts, newest first",
           AlertPage, query=AlertQuery, auth="read"),
     Route("GET", "/api/v1/alerts/{alert_id}", alerts.get_alert, "Get one alert", AlertOut,

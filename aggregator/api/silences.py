@@ -89,6 +89,6 @@ async def delete_silence(request: web.Request) -> web.Response:
         row = await silences.end(session, silence_id, now)
     if row is None:
         raise web.HTTPNotFound(text=f"no silence with id {silence_id}")
-    services.wake_for_silences()
+    services.silences_changed()
     return json_response(_silence_out(row, now))
 

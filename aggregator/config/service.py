@@ -25,7 +25,7 @@ from aggregator.config.explain import ENV_PREFIX, describe_validation_error
 from aggregator.config.routing import NotificationSettings, worst_send_seconds
 from aggregator.config.secrets import read_secret, read_secret_lines
 from aggregator.errors import ConfigError
-from aggregator.model import Severity
+from aggregator.model import Severity, Source
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aggregator.db"
@@ -67,6 +67,11 @@ class AuthSettings(BaseModel):
                 if len(token.get_secret_value()) < 16:
                     raise ValueError(f"auth.{name}: every token needs at least 16 characters")
         return self
+
+    def tokens_for(self, source: Source) -> list[SecretStr]:
+        """The webhook tokens of one source (none: its webhook is open)."""
+        return {Source.ALERTMANAGER: self.alertmanager_tokens,
+                Source.AZURE_MONITOR: self.azure_monitor_tokens}.get(source, [])
 
     @property
     def any_configured(self) -> bool:

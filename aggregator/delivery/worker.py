@@ -3,8 +3,8 @@
 Runs inside ``serve`` or alone as ``aggregator worker``; any number of workers may share
 one PostgreSQL. Retries live only here: a failed send is rescheduled with backoff and
 jitter until ``max_attempts`` or ``max_age``, then the row is ``dead`` (API and metrics
-show it; ``POST /api/v1/notifications/{id}/retry`` revives it). The same pass also
-releases alerts whose silence ended: still firing, they notify then.
+show it; ``POST /api/v1/notifications/{id}/retry`` revives it). It only delivers: what
+to send is decided by the pipeline and the background jobs.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from aggregator.channels.base import Channel, describe
-from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings
 from aggregator.delivery.backoff import next_attempt_at
 from aggregator.errors import PermanentError, RetryableError
 from aggregator.metrics import Metrics
 from aggregator.notice import Action, AlertSnapshot, Notice, Reason
-from aggregator.pipeline.unsilence import release_ended_silences
 from aggregator.store import outbox
 from aggregator.store.db import Database
 
@@ -40,7 +38,6 @@ class Worker:
         db: Database,
         channels: Mapping[str, Channel],
         settings: DeliverySettings,
-        notifications: NotificationSettings,
         metrics: Metrics,
         clock: Callable[[], datetime],
         jitter: Callable[[], float] = random.random,
@@ -48,30 +45,21 @@ class Worker:
         self.db = db
         self.channels = channels
         self.settings = settings
-        self.notifications = notifications
         self.metrics = metrics
         self.clock = clock
         self.jitter = jitter
         self.grouped = frozenset(name for name, channel in channels.items() if channel.groups)
         self._wake = asyncio.Event()
         self._gauges_at = 0.0
-        self._silences_at = 0.0
-        self._silences_due = True
 
     def wake(self) -> None:
         """Ask for a pass now (ingest calls this after writing notifications)."""
-        self._wake.set()
-
-    def wake_for_silences(self) -> None:
-        """Ask for a pass that also looks for ended silences (a silence was changed)."""
-        self._silences_due = True
         self._wake.set()
 
     async def run_forever(self) -> None:
         while True:
             try:
                 handled = await self.run_once()
-                handled += await self.release_silences()
                 await self._update_gauges()
             except asyncio.CancelledError:
                 raise
@@ -132,23 +120,6 @@ class Worker:
             if outcome.status == outbox.DEAD and owned:
                 log.warning("notification %d to %s is dead: %s", row.id, row.channel,
                             outcome.error)
-
-    async def release_silences(self) -> int:
-        """Trigger the alerts whose silence ended while they fire; at most once per poll
-        interval (a write transaction: not once per pass while notifications pour in),
-        or at once after :meth:`wake_for_silences`."""
-        if (not self._silences_due
-                and time.monotonic() - self._silences_at < self.settings.poll_interval
-                .total_seconds()):
-            return 0
-        self._silences_at = time.monotonic()
-        self._silences_due = False
-        now = self.clock()
-        released = await release_ended_silences(self.db, self.notifications, now)
-        if released:
-            log.info("%d alerts left their silence while firing", released)
-            self.wake()
-        return released
 
     async def _deliver(
         self, rows: list[outbox.Claimed]

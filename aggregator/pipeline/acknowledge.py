@@ -1,7 +1,8 @@
 """Acknowledge and unacknowledge an alert (one unit of work each).
 
 An ack is recorded (who, comment) as an event, stops repeats, and is pushed to every
-PagerDuty channel that got the firing. Acknowledging twice changes nothing.
+channel that got the firing and understands acknowledgements. Acknowledging twice changes
+nothing.
 """
 
 from __future__ import annotations
@@ -9,16 +10,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import insert, update
-
 from aggregator.config.routing import NotificationSettings
 from aggregator.errors import ConflictError, NotFoundError
 from aggregator.model import Status
-from aggregator.pipeline.notify import Planner
-from aggregator.store import alerts as alert_store
-from aggregator.store import outbox
+from aggregator.pipeline.persist import save_plan
+from aggregator.pipeline.plan import Planner
+from aggregator.store import alerts, states
 from aggregator.store.db import Database
-from aggregator.store.tables import AlertEventRow, AlertRow
+from aggregator.store.records import NewEvent
+from aggregator.store.tables import AlertRow
 
 
 async def set_acknowledged(db: Database, settings: NotificationSettings, alert_id: uuid.UUID,
@@ -29,7 +29,7 @@ async def set_acknowledged(db: Database, settings: NotificationSettings, alert_i
         row = await session.get(AlertRow, alert_id)
         if row is None:
             raise NotFoundError(f"no alert with id {alert_id}")
-        await alert_store.lock_fingerprints(session, [row.fingerprint])
+        await states.lock_fingerprints(session, [row.fingerprint])
         await session.refresh(row)
         if row.status != Status.FIRING.value:
             raise ConflictError(f"alert {alert_id} is {row.status}; only a firing alert can be "
@@ -38,17 +38,13 @@ async def set_acknowledged(db: Database, settings: NotificationSettings, alert_i
             return row, 0
         written = 0
         if acknowledged:
-            values = {"acknowledged_at": now, "acknowledged_by": by}
             planner = Planner(settings, [], now, f"ack-{uuid.uuid4().hex}")
-            planner.acknowledged(alert_store.alert_of(row), alert_store.stored_of(row), by,
+            planner.acknowledged(states.alert_of(row), states.stored_of(row), by,
                                  comment or None)
-            written = await outbox.add(session, planner.plan.notifications, now)
-        else:
-            values = {"acknowledged_at": None, "acknowledged_by": None}
-        await session.execute(update(AlertRow).where(AlertRow.id == alert_id).values(**values))
-        await session.execute(insert(AlertEventRow).values(
-            alert_id=alert_id, kind="acknowledged" if acknowledged else "unacknowledged",
-            at=now, count=1, bucket=None, detail={"by": by, "comment": comment},
-        ))
+            written = await save_plan(session, planner.plan, now)
+        await alerts.set_acknowledgement(session, alert_id, by if acknowledged else None, now)
+        await alerts.add_events(session, [NewEvent(
+            alert_id, "acknowledged" if acknowledged else "unacknowledged", now,
+            {"by": by, "comment": comment})])
         await session.refresh(row)
         return row, written

@@ -28,11 +28,10 @@ import enum
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
 
 from aggregator.model import Alert, Status
 from aggregator.pipeline.identity import Keyed
+from aggregator.store.records import FingerprintState, StoredAlert
 
 
 class Verdict(enum.StrEnum):
@@ -41,33 +40,6 @@ class Verdict(enum.StrEnum):
     CHANGED = "changed"
     RESOLVED = "resolved"
     STALE = "stale"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """The part of a stored episode the decisions need."""
-
-    id: uuid.UUID
-    fingerprint: str
-    source_ref: str
-    status: Status
-    severity: str
-    summary: str
-    description: str
-    annotations: dict[str, str]
-    starts_at: datetime
-    ends_at: datetime | None
-    occurrences: int = 1
-    acknowledged: bool = False
-    silenced_by: uuid.UUID | None = None
-    notified: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class FingerprintState:
-    open: StoredAlert | None = None
-    by_ref: dict[str, StoredAlert] = field(default_factory=dict)
-    last_ended: StoredAlert | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,15 @@
-"""Alert and event repository for the ingest path. Never commits: the caller owns the unit of work.
+"""Alert and event writes of the ingest path, one statement per kind of change whatever the
+number of alerts. Never commits: the caller owns the unit of work.
 
-Writes are batched: one statement per table and kind of change, whatever the number of
-alerts in the request.
+The inputs are neutral records (``store/records.py``); deciding what to write is the
+pipeline's persist stage.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,38 +17,24 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Integer,
-    Text,
     Uuid,
-    and_,
-    any_,
     bindparam,
     case,
-    func,
     insert,
-    literal_column,
-    or_,
     select,
     text,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from aggregator.model import Alert, Link, Severity, Source, Status
-from aggregator.pipeline.dedup import Decision, FingerprintState, StoredAlert, Verdict
-from aggregator.pipeline.notify import Plan
+from aggregator.model import Status
 from aggregator.store.db import dialect_of
+from aggregator.store.records import ContentChange, NewEpisode, NewEvent, Resolution
+from aggregator.store.states import lock_fingerprints
 from aggregator.store.tables import AlertEventRow, AlertRow, table_of
 from aggregator.store.types import UtcDateTime
-
-_STATE_NAMES = (
-    "id", "fingerprint", "source_ref", "status", "severity", "summary", "description",
-    "annotations", "starts_at", "ends_at", "occurrences", "acknowledged_at", "silenced_by",
-    "notified",
-)
-
 
 # Statements are built once and executed with a list of parameter sets (the driver's
 # executemany): SQLAlchemy compiles each once, where building a statement per request would
@@ -139,124 +125,16 @@ def _repeat_upsert_sqlite() -> Any:
     )
 
 
-async def lock_fingerprints(session: AsyncSession, fingerprints: Sequence[str]) -> None:
-    """Serialize concurrent requests on the same fingerprints until the transaction ends.
 
-    PostgreSQL only (transaction advisory locks, taken in sorted order so two requests can
-    never deadlock); SQLite's ``BEGIN IMMEDIATE`` already serializes writers.
-    """
-    if dialect_of(session) != "postgresql" or not fingerprints:
-        return
-    connection = await session.connection()
-    await connection.execute(_lock_statement(), {"keys": sorted(set(fingerprints))})
-
-
-@functools.cache
-def _lock_statement() -> Any:
-    return text(
-        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-        "FROM (SELECT DISTINCT unnest(:keys) AS k ORDER BY 1) AS s"
-    ).bindparams(bindparam("keys", type_=ARRAY(Text)))
-
-
-def alert_of(row: AlertRow) -> Alert:
-    """The normalized alert a stored row holds (identity is not kept; not needed after)."""
-    return Alert(
-        source=Source(row.source), source_ref=row.source_ref, name=row.name,
-        status=Status(row.status), severity=Severity(row.severity), summary=row.summary,
-        description=row.description, resource=row.resource, labels=row.labels,
-        annotations=row.annotations, links=tuple(Link.model_validate(x) for x in row.links),
-        starts_at=row.starts_at, ends_at=row.ends_at, identity={}, raw={},
-    )
-
-
-def stored_of(row: Any) -> StoredAlert:
-    """The decision state of a stored row (an ``AlertRow`` or a row of the state query)."""
-    return StoredAlert(
-        id=row.id, fingerprint=row.fingerprint, source_ref=row.source_ref,
-        status=Status(row.status), severity=row.severity, summary=row.summary,
-        description=row.description, annotations=row.annotations, starts_at=row.starts_at,
-        ends_at=row.ends_at, occurrences=row.occurrences,
-        acknowledged=row.acknowledged_at is not None, silenced_by=row.silenced_by,
-        notified=row.notified or {},
-    )
-
-
-@functools.cache
-def _state_query(dialect: str) -> Any:
-    """Every episode a request's alerts may touch, in one statement built once: per
-    fingerprint the open one and those with a wanted ``source_ref`` (tagged ``current``),
-    and the most recently ended one (tagged ``ended``). The lists are bound as arrays on
-    PostgreSQL (one prepared statement whatever their length), expanded on SQLite."""
-    table = table_of(AlertRow)
-    columns = [table.c[name] for name in _STATE_NAMES]
-    if dialect == "postgresql":
-        def among(column: Any, name: str) -> Any:
-            return column == any_(bindparam(name, type_=ARRAY(Text)))
-    else:
-        def among(column: Any, name: str) -> Any:
-            return column.in_(bindparam(name, expanding=True))
-    current = select(*columns, literal_column("'current'").label("kind")).where(
-        among(table.c.fingerprint, "fps"),
-        or_(table.c.status == Status.FIRING.value, among(table.c.source_ref, "refs")),
-    )
-    latest = (
-        select(table.c.fingerprint, func.max(table.c.ends_at).label("ends_at"))
-        .where(among(table.c.fingerprint, "fps"), table.c.status == Status.RESOLVED.value)
-        .group_by(table.c.fingerprint)
-        .subquery()
-    )
-    ended = (
-        select(*columns, literal_column("'ended'").label("kind"))
-        .join(latest, and_(table.c.fingerprint == latest.c.fingerprint,
-                           table.c.ends_at == latest.c.ends_at))
-        .where(table.c.status == Status.RESOLVED.value)
-    )
-    return union_all(current, ended)
-
-
-async def load_states(
-    session: AsyncSession, wanted: Sequence[tuple[str, str]]
-) -> dict[str, FingerprintState]:
-    """State of each ``(fingerprint, source_ref)`` pair's fingerprint, in one query."""
-    fingerprints = sorted({fp for fp, _ in wanted})
-    if not fingerprints:
-        return {}
-    refs = sorted({ref for _, ref in wanted})
-    states = {fp: FingerprintState() for fp in fingerprints}
-    connection = await session.connection()
-    rows = await connection.execute(_state_query(dialect_of(session)),
-                                    {"fps": fingerprints, "refs": refs})
-    for row in rows:
-        stored = stored_of(row)
-        state = states[stored.fingerprint]
-        if row.kind == "ended":
-            state.last_ended = stored
-            continue
-        if stored.status is Status.FIRING:
-            state.open = stored
-        state.by_ref[stored.source_ref] = stored
-    return states
-
-
-def _expires_at(decision: Decision, received_at: datetime,
-                expire_after: timedelta) -> datetime | None:
-    if decision.keyed.alert.auto_resolves or expire_after <= timedelta(0):
-        return None
-    return received_at + expire_after
-
-
-def _row_values(decision: Decision, received_at: datetime,
-                expire_after: timedelta) -> dict[str, Any]:
-    alert = decision.keyed.alert
-    target = decision.target
+def _episode_values(episode: NewEpisode) -> dict[str, Any]:
+    alert = episode.alert
     return {
-        "id": target.id,
-        "fingerprint": decision.keyed.fingerprint,
+        "id": episode.id,
+        "fingerprint": episode.fingerprint,
         "source": alert.source.value,
         "source_ref": alert.source_ref,
         "name": alert.name[:512],
-        "status": target.status.value,
+        "status": episode.status.value,
         "severity": alert.severity.value,
         "summary": alert.summary,
         "description": alert.description,
@@ -265,150 +143,93 @@ def _row_values(decision: Decision, received_at: datetime,
         "annotations": alert.annotations,
         "links": [link.model_dump() for link in alert.links],
         "starts_at": alert.starts_at,
-        "ends_at": target.ends_at,
-        "resolved_reason": "source" if target.status is Status.RESOLVED else None,
-        "expires_at": _expires_at(decision, received_at, expire_after),
-        "first_received_at": received_at,
-        "last_received_at": received_at,
-        "occurrences": 1,
+        "ends_at": episode.ends_at,
+        "resolved_reason": "source" if episode.status is Status.RESOLVED else None,
+        "expires_at": episode.expires_at,
+        "first_received_at": episode.received_at,
+        "last_received_at": episode.received_at,
+        "occurrences": episode.occurrences,
         "raw": alert.raw,
+        "notified": episode.notified,
+        "silenced_by": episode.silenced_by,
     }
 
 
-def _event(alert_id: uuid.UUID, kind: str, at: datetime, detail: dict[str, Any]) -> dict[str, Any]:
-    return {"alert_id": alert_id, "kind": kind, "at": at, "count": 1, "bucket": None,
-            "detail": detail}
+async def insert_episodes(session: AsyncSession, episodes: Sequence[NewEpisode]) -> None:
+    if episodes:
+        connection = await session.connection()
+        await connection.execute(_insert_alerts(), [_episode_values(e) for e in episodes])
 
 
-def _delivery_detail(decision: Decision) -> dict[str, Any]:
-    alert = decision.keyed.alert
-    return {
-        "source_ref": alert.source_ref,
-        "status": alert.status.value,
-        "starts_at": alert.starts_at.isoformat(),
-        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
-    }
-
-
-async def apply(
-    session: AsyncSession,
-    decisions: Sequence[Decision],
-    *,
-    received_at: datetime,
-    repeat_event_interval: timedelta,
-    expire_after: timedelta,
-    plan: Plan | None = None,
-) -> None:
-    """Write what the decisions say: new rows, counters, state changes, events.
-
-    A delivery of an alert that never auto-resolves pushes its ``expires_at`` forward.
-    """
-    inserts: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    bumps: Counter[uuid.UUID] = Counter()
-    repeats: Counter[uuid.UUID] = Counter()
-    final: dict[uuid.UUID, Decision] = {}
-    inserted: set[uuid.UUID] = set()
-
-    for decision in decisions:
-        target = decision.target
-        if decision.verdict is Verdict.NEW:
-            inserts.append(_row_values(decision, received_at, expire_after))
-            inserted.add(target.id)
-            kind = "opened" if target.status is Status.FIRING else "resolved"
-            events.append(_event(target.id, kind, received_at,
-                                 {**_delivery_detail(decision), "first_delivery": True}))
-            continue
-        if decision.verdict is Verdict.STALE:
-            events.append(_event(target.id, "stale", received_at, _delivery_detail(decision)))
-            continue
-        if target.id in inserted:
-            # A later copy in the same request of an episode this request created.
-            for row in inserts:
-                if row["id"] == target.id:
-                    row["occurrences"] += 1
-                    row["status"] = target.status.value
-                    row["ends_at"] = target.ends_at
-                    row["resolved_reason"] = "source" if target.status is Status.RESOLVED else None
-        else:
-            bumps[target.id] += 1
-        if decision.verdict in (Verdict.RESOLVED, Verdict.CHANGED):
-            final[target.id] = decision
-            detail = _delivery_detail(decision)
-            if decision.changes:
-                detail["changes"] = {k: list(v) for k, v in decision.changes.items()}
-            events.append(_event(target.id, decision.verdict.value, received_at, detail))
-        else:
-            repeats[target.id] += 1
-
-    plan = plan or Plan()
-    for row in inserts:
-        row["notified"] = plan.notified.get(row["id"], {})
-        row["silenced_by"] = plan.silenced.get(row["id"])
-    connection = await session.connection()
-    if inserts:
-        await connection.execute(_insert_alerts(), inserts)
-    await save_plan(session, plan, inserted)
-    resolves: list[dict[str, Any]] = []
-    changes: list[dict[str, Any]] = []
-    for alert_id, decision in final.items():
-        if alert_id in inserted:
-            continue
-        target = decision.target
-        alert = decision.keyed.alert
-        if decision.verdict is Verdict.RESOLVED:
-            resolves.append({"b_id": alert_id, "b_status": target.status.value,
-                             "b_ends_at": target.ends_at})
-        else:
-            changes.append({
-                "b_id": alert_id, "b_status": target.status.value,
-                "b_severity": alert.severity.value, "b_summary": alert.summary,
-                "b_description": alert.description, "b_annotations": alert.annotations,
-                "b_links": [link.model_dump() for link in alert.links], "b_raw": alert.raw,
-            })
-    if resolves:
-        await connection.execute(_resolve(), resolves)
-    if changes:
-        await connection.execute(_change(), changes)
-    if bumps:
-        new_expiry = received_at + expire_after
-        if dialect_of(session) == "postgresql":
-            ordered = sorted(bumps.items())
-            await connection.execute(_bump_all(), {
-                "ids": [alert_id for alert_id, _ in ordered], "ns": [n for _, n in ordered],
-                "at": received_at, "expires": new_expiry})
-        else:
-            await connection.execute(
-                _bump_sqlite(),
-                [{"b_id": alert_id, "b_n": n, "b_at": received_at, "b_exp": new_expiry}
-                 for alert_id, n in bumps.items()],
-            )
+async def add_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     if events:
-        await connection.execute(_insert_events(), events)
-    if repeats:
-        await _upsert_repeat_events(session, repeats, received_at, repeat_event_interval)
+        connection = await session.connection()
+        await connection.execute(_insert_events(), [
+            {"alert_id": e.alert_id, "kind": e.kind, "at": e.at, "count": 1, "bucket": None,
+             "detail": e.detail} for e in events])
 
 
-async def save_plan(session: AsyncSession, plan: Plan,
-                    inserted: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset()) -> None:
-    """Store the ``notified`` and ``silenced_by`` changes a plan made to existing rows."""
-    for alert_id in (set(plan.notified) | set(plan.silenced)) - inserted:
+async def resolve(session: AsyncSession, resolutions: Sequence[Resolution]) -> None:
+    """Resolve open rows as the source said (which clears their acknowledgement)."""
+    if resolutions:
+        connection = await session.connection()
+        await connection.execute(_resolve(), [
+            {"b_id": r.id, "b_status": Status.RESOLVED.value, "b_ends_at": r.ends_at}
+            for r in resolutions])
+
+
+async def change(session: AsyncSession, changes: Sequence[ContentChange]) -> None:
+    """New severity, text, annotations, links and raw payload of open rows."""
+    if changes:
+        connection = await session.connection()
+        await connection.execute(_change(), [
+            {"b_id": c.id, "b_status": c.status.value, "b_severity": c.alert.severity.value,
+             "b_summary": c.alert.summary, "b_description": c.alert.description,
+             "b_annotations": c.alert.annotations,
+             "b_links": [link.model_dump() for link in c.alert.links], "b_raw": c.alert.raw}
+            for c in changes])
+
+
+async def bump(session: AsyncSession, counts: Mapping[uuid.UUID, int], at: datetime,
+               expires_at: datetime) -> None:
+    """Add deliveries to ``occurrences``, set ``last_received_at``; rows that expire (their
+    source never resolves them) get ``expires_at`` pushed to ``expires_at``."""
+    if not counts:
+        return
+    connection = await session.connection()
+    ordered = sorted(counts.items())
+    if dialect_of(session) == "postgresql":
+        await connection.execute(_bump_all(), {
+            "ids": [alert_id for alert_id, _ in ordered], "ns": [n for _, n in ordered],
+            "at": at, "expires": expires_at})
+        return
+    await connection.execute(_bump_sqlite(), [
+        {"b_id": alert_id, "b_n": n, "b_at": at, "b_exp": expires_at}
+        for alert_id, n in ordered])
+
+
+async def mark(session: AsyncSession, notified: Mapping[uuid.UUID, dict[str, Any]],
+               silenced: Mapping[uuid.UUID, uuid.UUID | None]) -> None:
+    """Store new ``notified`` (channel -> when it got the firing) and ``silenced_by`` values
+    of existing rows."""
+    table = table_of(AlertRow)
+    for alert_id in sorted(set(notified) | set(silenced)):
         values: dict[str, Any] = {}
-        if alert_id in plan.notified:
-            values["notified"] = plan.notified[alert_id]
-        if alert_id in plan.silenced:
-            values["silenced_by"] = plan.silenced[alert_id]
-        table = table_of(AlertRow)
+        if alert_id in notified:
+            values["notified"] = notified[alert_id]
+        if alert_id in silenced:
+            values["silenced_by"] = silenced[alert_id]
         await session.execute(update(table).where(table.c.id == alert_id).values(**values))
 
 
-async def _upsert_repeat_events(
+async def add_repeats(
     session: AsyncSession,
-    repeats: Counter[uuid.UUID],
+    repeats: Mapping[uuid.UUID, int],
     received_at: datetime,
     interval: timedelta,
 ) -> None:
-    """Coalesce repeats into one event per alert per interval (DESIGN 4.3)."""
+    """Count repeats (alert id -> deliveries) into one ``repeat`` event per alert per
+    ``interval``: history grows with problems, not with resends."""
     seconds = interval.total_seconds()
     bucket = int(received_at.timestamp() // seconds)
     window_start = datetime.fromtimestamp(bucket * seconds, tz=received_at.tzinfo)
@@ -426,3 +247,43 @@ async def _upsert_repeat_events(
         for alert_id, n in ordered
     ]
     await connection.execute(_repeat_upsert_sqlite(), rows)
+
+
+async def set_acknowledgement(session: AsyncSession, alert_id: uuid.UUID, by: str | None,
+                              at: datetime) -> None:
+    """Acknowledged by ``by`` at ``at``, or (``by`` None) no longer acknowledged."""
+    table = table_of(AlertRow)
+    await session.execute(update(table).where(table.c.id == alert_id).values(
+        acknowledged_at=at if by is not None else None, acknowledged_by=by))
+
+
+async def expire_due(session: AsyncSession, now: datetime, batch_size: int) -> list[AlertRow]:
+    """Resolve up to ``batch_size`` firing alerts whose ``expires_at`` passed, as ``expired``;
+    returns the rows it resolved (as they are now)."""
+    due = (await session.execute(
+        select(AlertRow.id, AlertRow.fingerprint, AlertRow.expires_at)
+        .where(AlertRow.status == Status.FIRING.value, AlertRow.expires_at < now)
+        .order_by(AlertRow.expires_at)
+        .limit(batch_size)
+    )).all()
+    if not due:
+        return []
+    await lock_fingerprints(session, [row.fingerprint for row in due])
+    expired = (await session.execute(
+        update(AlertRow)
+        .where(AlertRow.id.in_([row.id for row in due]),
+               AlertRow.status == Status.FIRING.value, AlertRow.expires_at < now)
+        .values(status=Status.RESOLVED.value, ends_at=AlertRow.expires_at,
+                resolved_reason="expired")
+        .returning(AlertRow.id, AlertRow.expires_at)
+    )).all()
+    if expired:
+        await session.execute(insert(AlertEventRow), [
+            {"alert_id": row.id, "kind": "expired", "at": now, "count": 1, "bucket": None,
+             "detail": {"ends_at": row.expires_at.isoformat(),
+                        "reason": "no delivery before expires_at; the source never resolves"}}
+            for row in expired
+        ])
+    return list((await session.scalars(
+        select(AlertRow).where(AlertRow.id.in_([row.id for row in expired]))
+        .execution_options(populate_existing=True))).all())

@@ -1,21 +1,33 @@
-"""Engine and session factories; SQLite pragmas and transaction mode.
+"""Engine and session factories; SQLite pragmas and transaction mode; the one place that
+translates database failures into the service's errors.
 
 SQLite gets WAL, a busy timeout and foreign keys on every connection. SQLAlchemy owns
 BEGIN there: write transactions use ``BEGIN IMMEDIATE`` so two writers never both read
 and then fail to upgrade their lock, while read-only sessions use a plain deferred BEGIN
 so readers run beside the writer under WAL.
+
+Every session the service opens (:meth:`Database.write`, :meth:`Database.read`) translates
+what fails inside it (:func:`translate`): the database out of reach, locked or its pool
+exhausted is a :class:`~aggregator.errors.TransientError` (503, retry); a value it refuses
+for good is a :class:`~aggregator.errors.PayloadError` (422, kept); a constraint is a
+:class:`~aggregator.errors.WriteConflictError`. Nothing above ``store/`` reads driver errors.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,6 +36,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from aggregator.config.service import Settings
+from aggregator.errors import (
+    AggregatorError,
+    PayloadError,
+    TransientError,
+    WriteConflictError,
+)
 
 READ_ONLY = "aggregator_read_only"
 
@@ -106,25 +124,82 @@ def dialect_of(session: AsyncSession) -> str:
     return bind.dialect.name
 
 
+_LOCKED = ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+def _is_locked(exc: DBAPIError) -> bool:
+    name = getattr(exc.orig, "sqlite_errorname", "")
+    if isinstance(name, str) and name.startswith(_LOCKED):
+        return True
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    return "locked" in text or "busy" in text
+
+
+def translate(exc: BaseException) -> AggregatorError | None:
+    """The service's error for a failure of the database, the driver or the pool; ``None``
+    for anything else (a bug: the caller lets it propagate)."""
+    if isinstance(exc, AggregatorError):
+        return exc
+    reason = type(exc).__name__
+    if isinstance(exc, PoolTimeoutError):
+        return TransientError("database connection pool exhausted; retry shortly",
+                              reason=reason)
+    if isinstance(exc, DataError):
+        detail = str(exc.orig if exc.orig is not None else exc)[:300]
+        return PayloadError(f"the database refused a value: {detail}", code="invalid_payload")
+    if isinstance(exc, IntegrityError):
+        return WriteConflictError("a concurrent write conflicted; retry shortly", reason=reason)
+    if isinstance(exc, DBAPIError) and _is_locked(exc):
+        return TransientError("database is locked by another writer; retry shortly",
+                              reason=reason)
+    if isinstance(exc, (SQLAlchemyError, OSError, asyncio.TimeoutError, ConnectionError)):
+        return TransientError("database unavailable; retry shortly", reason=reason)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def map_db_errors() -> AsyncIterator[None]:
+    """Re-raise database failures inside the block as the service's errors (see module)."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = translate(exc)
+        if mapped is None or mapped is exc:
+            raise
+        raise mapped from exc
+
+
 @dataclass(frozen=True)
 class Database:
-    """The engine and the two session factories the service uses."""
+    """The engine and the two kinds of session the service uses, errors translated."""
 
     engine: AsyncEngine
-    write: async_sessionmaker[AsyncSession]
-    read: async_sessionmaker[AsyncSession]
+    write_sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session for a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        async with map_db_errors(), self.write_sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads (a deferred ``BEGIN`` on SQLite, beside the writer)."""
+        async with map_db_errors(), self.read_sessions() as session:
+            yield session
 
 
 def make_database(settings: Settings) -> Database:
     engine = make_engine(settings)
     return Database(
         engine=engine,
-        write=async_sessionmaker(engine, expire_on_commit=False),
-        read=async_sessionmaker(
+        write_sessions=async_sessionmaker(engine, expire_on_commit=False),
+        read_sessions=async_sessionmaker(
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         ),
     )

@@ -7,11 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from aggregator.config.routing import Match
-from aggregator.store.tables import SilenceRow, table_of
+from aggregator.model import Status
+from aggregator.store.tables import AlertRow, SilenceRow, table_of
 from aggregator.store.types import UtcDateTime
 
 
@@ -65,3 +66,24 @@ async def end(session: AsyncSession, silence_id: uuid.UUID, now: datetime) -> Si
                               .values(ends_at=max(now, row.starts_at)))
         await session.refresh(row)
     return row
+
+
+def _ended(now: datetime) -> ColumnElement[bool]:
+    still = exists().where(SilenceRow.id == AlertRow.silenced_by, SilenceRow.starts_at <= now,
+                           SilenceRow.ends_at > now)
+    return (AlertRow.status == Status.FIRING.value) & AlertRow.silenced_by.is_not(None) & ~still
+
+
+async def released_candidates(session: AsyncSession, now: datetime,
+                              limit: int) -> dict[uuid.UUID, str]:
+    """Firing alerts held by a silence that no longer holds (``id -> fingerprint``)."""
+    rows = await session.execute(
+        select(AlertRow.id, AlertRow.fingerprint).where(_ended(now)).limit(limit))
+    return {row.id: row.fingerprint for row in rows}
+
+
+async def released(session: AsyncSession, ids: list[uuid.UUID],
+                   now: datetime) -> list[AlertRow]:
+    """Those of ``ids`` still released (read again once their fingerprints are locked)."""
+    return list((await session.scalars(
+        select(AlertRow).where(AlertRow.id.in_(ids), _ended(now)))).all())

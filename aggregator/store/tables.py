@@ -100,6 +100,9 @@ class AlertRow(Base):
         Index("ix_alerts_resolved_ends_at", "ends_at",
               postgresql_where=text("status = 'resolved'"),
               sqlite_where=text("status = 'resolved'")),
+        # A resolve finds the open episode it names by its id alone (migration 0005).
+        Index("ix_alerts_open_source_ref", "source_ref",
+              postgresql_where=text("status = 'firing'"), sqlite_where=text("status = 'firing'")),
         Index("ix_alerts_silenced_by", "silenced_by",
               postgresql_where=text("silenced_by IS NOT NULL"),
               sqlite_where=text("silenced_by IS NOT NULL")),

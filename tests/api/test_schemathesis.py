@@ -25,7 +25,7 @@ from schemathesis.checks import (  # noqa: E402
 )
 
 from aggregator.api.routes import ROUTES  # noqa: E402
-from aggregator.app import build_app  # noqa: E402
+from aggregator.app import Role, build_app  # noqa: E402
 from aggregator.config.service import Settings  # noqa: E402
 from tests.conftest import ServiceServer  # noqa: E402
 
@@ -47,7 +47,7 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
-            app = build_app(self.settings, run_housekeeping=False, run_worker=False)
+            app = build_app(self.settings, Role.API)
             self.server = ServiceServer(app, host="127.0.0.1")
             self.loop.run_until_complete(self.server.start_server())
         except BaseException as exc:  # reported to the test thread

@@ -75,7 +75,7 @@ def worker(db: Database, fake: PagerDutyFake, settings: DeliverySettings = FAST,
            now: Callable[[], datetime] = clock) -> Worker:
     channel = PagerDutyChannel("pd", PD.model_copy(update={"routing_key": PD.routing_key}),
                                transport=fake.transport())
-    return Worker(db, {"pd": channel}, settings, ROUTES, Metrics(), now)
+    return Worker(db, {"pd": channel}, settings, Metrics(), now)
 
 
 async def drain(db: Database, *workers: Worker, timeout: float = 60) -> None:

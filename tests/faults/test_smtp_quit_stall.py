@@ -69,7 +69,7 @@ async def test_mail_accepted_then_quit_stalls_is_sent_once(
     # The premise: the stalled QUIT outlasts half the lease, where the old worker cut a send.
     quit_stall = min(notifications.channels["mail"].timeout, QUIT_TIMEOUT)  # type: ignore[union-attr]
     assert quit_stall > settings.lease.total_seconds() / 2
-    worker = Worker(db, {"mail": channel}, settings, notifications, Metrics(), clock)
+    worker = Worker(db, {"mail": channel}, settings, Metrics(), clock)
     alert = Alert(source=Source.ALERTMANAGER, source_ref="q", name="QuitStall",
                   status=Status.FIRING, severity=Severity.CRITICAL, summary="quit stalls",
                   starts_at=datetime(2026, 11, 26, tzinfo=UTC), identity={"q": "1"})

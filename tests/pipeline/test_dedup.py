@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.pipeline.dedup import FingerprintState, StoredAlert, Verdict, judge
+from aggregator.pipeline.dedup import Verdict, judge
 from aggregator.pipeline.identity import Keyed, fingerprint
+from aggregator.store.records import FingerprintState, StoredAlert
 
 T0 = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
 LABELS = {"alertname": "KubePodCrashLooping", "pod": "api-0"}

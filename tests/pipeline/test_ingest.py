@@ -73,14 +73,18 @@ async def test_no_requests_no_transaction(db: Database) -> None:
 
 
 def test_which_failures_may_belong_to_one_request() -> None:
-    from sqlalchemy.exc import DataError, OperationalError
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-    assert may_be_one_request(DataError("INSERT", {}, Exception("bad value")))
+    from aggregator.store.db import translate
+
+    # What reaches the group commit: failures as the store translated them, or a bug.
+    assert may_be_one_request(translate(DataError("INSERT", {}, Exception("bad value"))))
+    assert may_be_one_request(translate(IntegrityError("INSERT", {}, Exception("unique"))))
     assert may_be_one_request(KeyError("a bug on an odd payload"))
-    assert not may_be_one_request(OperationalError("BEGIN", {}, Exception("gone")))
-    assert not may_be_one_request(PoolTimeoutError("pool exhausted"))
-    assert not may_be_one_request(ConnectionRefusedError())
+    assert not may_be_one_request(translate(OperationalError("BEGIN", {}, Exception("gone"))))
+    assert not may_be_one_request(translate(PoolTimeoutError("pool exhausted")))
+    assert not may_be_one_request(translate(ConnectionRefusedError()))
 
 
 async def test_repeats_in_later_transactions_bump_and_coalesce_into_one_event(

@@ -24,7 +24,7 @@ def _tables(connection: Connection) -> set[str]:
 
 PG_ONLY_INDEXES = {"ix_alerts_labels"}  # GIN on JSONB, declared with ddl_if(postgresql)
 # Trigram GIN indexes of 0003: made only where pg_trgm is available, with its schema in the
-# operator class, so they are not declared in tables.py (tested in test_history.py).
+# operator class, so they are not declared in tables.py (tested in test_queries.py).
 MIGRATION_ONLY_INDEXES = {"ix_alerts_name_trgm", "ix_alerts_summary_trgm"}
 
 

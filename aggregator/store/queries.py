@@ -1,4 +1,5 @@
-"""Read side of the history API: filtered, cursor-paginated queries, newest first."""
+"""Read side of the history API: alerts, events and notifications, filtered and
+cursor-paginated, newest first."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from aggregator.store.tables import (
     AlertRow,
     NotificationAttemptRow,
     NotificationRow,
-    RejectedPayloadRow,
 )
 
 
@@ -111,23 +111,6 @@ async def list_events(
         statement = statement.where(AlertEventRow.id < after_id)
     statement = statement.order_by(AlertEventRow.id.desc()).limit(limit)
     return list((await session.scalars(statement)).all())
-
-
-async def list_rejected(
-    session: AsyncSession, after_id: int | None, limit: int, source: str | None = None
-) -> list[RejectedPayloadRow]:
-    statement = select(RejectedPayloadRow)
-    if after_id is not None:
-        statement = statement.where(RejectedPayloadRow.id < after_id)
-    if source:
-        statement = statement.where(RejectedPayloadRow.source == source)
-    statement = statement.order_by(RejectedPayloadRow.id.desc()).limit(limit)
-    return list((await session.scalars(statement)).all())
-
-
-async def add_rejected(session: AsyncSession, row: RejectedPayloadRow) -> None:
-    session.add(row)
-    await session.flush()
 
 
 async def list_notifications(

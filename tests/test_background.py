@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from aggregator.background import run_once
 from aggregator.config.service import Settings
-from aggregator.housekeeping import run_once
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.pipeline.ingest import ingest
 from aggregator.store.db import Database

@@ -18,8 +18,9 @@ from typing import Any
 from aggregator.config.routing import Match, NotificationSettings
 from aggregator.model import Alert, Severity, Status, severity_rank
 from aggregator.notice import Action, AlertSnapshot, Planned, Reason
-from aggregator.pipeline.dedup import Decision, StoredAlert, Verdict
+from aggregator.pipeline.dedup import Decision, Verdict
 from aggregator.pipeline.route import Target, silenced_by, targets
+from aggregator.store.records import StoredAlert
 
 
 @dataclass(slots=True)

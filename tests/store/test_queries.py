@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
-from aggregator.store import history
+from aggregator.store import queries
 from aggregator.store.db import Database
-from aggregator.store.history import AlertFilter
+from aggregator.store.queries import AlertFilter
 from aggregator.store.tables import AlertRow
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -42,7 +42,7 @@ async def _pages(db: Database, flt: AlertFilter, limit: int) -> list[list[uuid.U
     after = None
     while True:
         async with db.read() as session, session.begin():
-            rows = await history.list_alerts(
+            rows = await queries.list_alerts(
                 session, AlertFilter(**{**flt.__dict__, "after": after}), limit)
         pages.append([row.id for row in rows])
         if len(rows) < limit:
@@ -73,11 +73,11 @@ async def test_keyset_from_a_cursor_between_timestamps(db: Database) -> None:
     async with db.read() as session, session.begin():
         # a cursor whose row is gone (deleted by retention): the page starts below it
         after = (T0 + timedelta(seconds=2, milliseconds=500), uuid.UUID(int=0))
-        found = await history.list_alerts(session, AlertFilter(after=after), 10)
+        found = await queries.list_alerts(session, AlertFilter(after=after), 10)
         assert [r.id for r in found] == [rows[2].id, rows[1].id, rows[0].id]
         # the greatest id at a timestamp: the rows of that timestamp come after it
         after = (T0 + timedelta(seconds=3), uuid.UUID(int=2**128 - 1))
-        found = await history.list_alerts(session, AlertFilter(after=after), 10)
+        found = await queries.list_alerts(session, AlertFilter(after=after), 10)
         assert [r.id for r in found] == [rows[3].id, rows[2].id, rows[1].id, rows[0].id]
 
 
@@ -114,14 +114,14 @@ async def test_text_search_goes_through_the_trigram_indexes(db: Database,
         # Too few rows for the planner to want an index on its own: leave it none other.
         await session.execute(text("SET LOCAL enable_seqscan = off"))
         await session.execute(text("SET LOCAL enable_indexscan = off"))
-        statement = history.alert_query("postgresql", AlertFilter(text="crash loop"), 51)
+        statement = queries.alert_query("postgresql", AlertFilter(text="crash loop"), 51)
         sql = str(statement.compile(dialect=postgresql.dialect(),
                                     compile_kwargs={"literal_binds": True}))
         plan = "\n".join(await session.scalars(text("EXPLAIN " + sql)))
         assert all(name in plan for name in TRGM_INDEXES), plan
 
         async def names(q: str) -> list[str]:
-            rows = await history.list_alerts(session, AlertFilter(text=q), 51)
+            rows = await queries.list_alerts(session, AlertFilter(text=q), 51)
             return [row.name for row in rows]
 
         assert await names("crash loop") == ["KubePodCrashLooping"]
@@ -142,7 +142,7 @@ async def test_alert_lists_are_planned_for_their_own_values(db: Database,
     async with db.read() as session, session.begin():
         before = await session.scalar(text("SHOW plan_cache_mode"))
         for _ in range(7):  # past the five runs after which the cache may go generic
-            await history.list_alerts(session, AlertFilter(labels=[("n", "1")]), 10)
+            await queries.list_alerts(session, AlertFilter(labels=[("n", "1")]), 10)
         assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
     async with db.read() as session, session.begin():
         assert await session.scalar(text("SHOW plan_cache_mode")) == before

@@ -10,9 +10,10 @@ from typing import Any
 from aggregator.config.routing import Match, NotificationSettings
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.notice import Action, Reason
-from aggregator.pipeline.dedup import FingerprintState, StoredAlert, Verdict, judge
+from aggregator.pipeline.dedup import Verdict, judge
 from aggregator.pipeline.identity import Keyed, fingerprint
-from aggregator.pipeline.notify import Planner
+from aggregator.pipeline.plan import Planner
+from aggregator.store.records import FingerprintState, StoredAlert
 
 NOW = datetime(2026, 11, 26, 20, tzinfo=UTC)
 SETTINGS = NotificationSettings.model_validate({
