@@ -160,6 +160,27 @@ async def test_azure_metric_alert_fired_then_resolved(client: Client) -> None:
     assert item["labels"]["azure_monitoring_service"] == "Platform"
 
 
+async def test_azure_resolve_without_targets_resolves_the_fired_alert(client: Client) -> None:
+    """``alertTargetIDs`` is optional in the common schema: a ``Resolved`` that leaves it
+    out still names the episode by ``essentials.alertId``, and resolves it."""
+    fired = fixture("azure_monitor", "common-metric-static-resolved.json")
+    fired["data"]["essentials"]["monitorCondition"] = "Fired"
+    fired["data"]["essentials"].pop("resolvedDateTime", None)
+    assert (await post(client, AZ, fired))["new"] == 1
+    other = copy.deepcopy(fired)  # another alert of the same rule stays open
+    other["data"]["essentials"]["alertId"] = fired["data"]["essentials"]["alertId"] + "-other"
+    other["data"]["essentials"]["alertTargetIDs"] = ["/subscriptions/x/resourceGroups/y/other"]
+    assert (await post(client, AZ, other))["new"] == 1
+    resolved = fixture("azure_monitor", "common-metric-static-resolved.json")
+    del resolved["data"]["essentials"]["alertTargetIDs"]
+    assert (await post(client, AZ, resolved)) == {
+        "received": 1, "new": 0, "repeats": 0, "resolved": 1, "stale": 0, "truncated": 0}
+    by_ref = {item["source_ref"]: item for item in await alerts(client)}
+    assert len(by_ref) == 2
+    assert by_ref[fired["data"]["essentials"]["alertId"]]["status"] == "resolved"
+    assert by_ref[other["data"]["essentials"]["alertId"]]["status"] == "firing"
+
+
 async def test_one_azure_rule_on_two_resources_is_two_alerts(client: Client) -> None:
     first = fixture("azure_monitor", "common-metric-static.json")
     second = copy.deepcopy(first)
