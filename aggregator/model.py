@@ -1,6 +1,6 @@
 """The normalized alert every source produces and every later stage consumes.
 
-Pure data: pydantic models and enums, no I/O. Field names follow DESIGN 4.1.
+Pure data: pydantic models and enums, no I/O. Field names are those the API shows.
 """
 
 from __future__ import annotations

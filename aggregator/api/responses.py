@@ -1,7 +1,7 @@
 """JSON responses and the error middleware: which failures become which status codes.
 
 Webhook routes never answer 500: an unexpected failure there is answered 503 with
-``Retry-After``, since both senders retry a 503 and nothing is lost (DESIGN 3).
+``Retry-After``, since both senders retry a 503 and nothing is lost.
 """
 
 from __future__ import annotations

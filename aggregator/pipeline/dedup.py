@@ -1,8 +1,8 @@
 """Deciding what an incoming alert means against the stored state (pure, no I/O).
 
 For each incoming alert the stored state of its fingerprint is: the open (firing) episode,
-the episodes whose ``source_ref`` matches, and the most recently ended episode. The rules
-(DESIGN 4.2), firing first:
+the episodes whose ``source_ref`` matches, and the most recently ended episode. The rules,
+firing first:
 
 - same episode already resolved              -> STALE (a late retry never reopens it)
 - same episode open, or another open episode -> REPEAT (CHANGED when severity/text moved)

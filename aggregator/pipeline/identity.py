@@ -1,4 +1,4 @@
-"""Fingerprints: the stable name of a *problem* (DESIGN 4.2)."""
+"""Fingerprints: the stable name of a *problem*, hashed from the source and its identity."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ class AlertRow(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
     __table_args__ = (
-        # DESIGN 4.2: at most one open alert per fingerprint, whatever the replicas do.
+        # At most one open alert per fingerprint, whatever the replicas do.
         Index(
             "uq_alerts_open_fingerprint",
             "fingerprint",

@@ -1,4 +1,4 @@
-"""Ingest through the real HTTP app: DESIGN 4.1/4.2 behaviours, on SQLite and PostgreSQL."""
+"""Ingest through the real HTTP app: normalization, dedup, episodes (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
