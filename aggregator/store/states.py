@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
+    Integer,
     Text,
     and_,
     any_,
@@ -37,24 +39,40 @@ _STATE_NAMES = (
 )
 
 
+#: Fingerprints are locked by bucket: one advisory lock per bucket a transaction touches,
+#: never more than this many, however many alerts it carries. PostgreSQL keeps every lock
+#: of every transaction in one shared table (``max_locks_per_transaction`` x connections:
+#: 6,400 by default), and one lock per alert ran it out at about 3,000 alerts ("out of
+#: shared memory", the request refused every time it was retried). Unrelated fingerprints
+#: that share a bucket only wait for each other, as writers on SQLite always do.
+LOCK_BUCKETS = 1024
+#: The first key of the two-key advisory locks (a namespace of their own: the one-key
+#: locks, such as the migration lock, never meet them).
+_LOCK_SPACE = 0x66707273  # "fprs"
+
+
 async def lock_fingerprints(session: AsyncSession, fingerprints: Sequence[str]) -> None:
     """Serialize concurrent requests on the same fingerprints until the transaction ends.
 
-    PostgreSQL only (transaction advisory locks, taken in sorted order so two requests can
-    never deadlock); SQLite's ``BEGIN IMMEDIATE`` already serializes writers.
+    PostgreSQL only (transaction advisory locks on the fingerprints' buckets, taken in
+    sorted order so two requests can never deadlock); SQLite's ``BEGIN IMMEDIATE`` already
+    serializes writers.
     """
     if dialect_of(session) != "postgresql" or not fingerprints:
         return
     connection = await session.connection()
-    await connection.execute(_lock_statement(), {"keys": sorted(set(fingerprints))})
+    await connection.execute(_lock_statement(), {"keys": sorted(set(fingerprints)),
+                                                 "space": _LOCK_SPACE,
+                                                 "mask": LOCK_BUCKETS - 1})
 
 
 @functools.cache
 def _lock_statement() -> Any:
     return text(
-        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-        "FROM (SELECT DISTINCT unnest(:keys) AS k ORDER BY 1) AS s"
-    ).bindparams(bindparam("keys", type_=ARRAY(Text)))
+        "SELECT pg_advisory_xact_lock(:space, b) FROM (SELECT DISTINCT "
+        "(hashtextextended(k, 0) & :mask)::int AS b FROM unnest(:keys) AS k ORDER BY 1) AS s"
+    ).bindparams(bindparam("keys", type_=ARRAY(Text)), bindparam("space", type_=Integer()),
+                 bindparam("mask", type_=BigInteger()))
 
 
 def alert_of(row: AlertRow) -> Alert:
