@@ -23,7 +23,7 @@ from aggregator.api.openapi import openapi
 from aggregator.api.ratelimit import rate_limit_middleware
 from aggregator.api.responses import error_middleware
 from aggregator.api.routes import add_routes
-from aggregator.channels import build_channels
+from aggregator.channels import build_channels, configure
 from aggregator.channels.base import Channel
 from aggregator.config.service import Settings
 from aggregator.delivery.worker import Worker
@@ -81,6 +81,7 @@ def build_app(settings: Settings, services: Services | None = None, *,
     """The service. ``worker_only``: the outbox worker with /healthz, /readyz and /metrics.
     ``channels`` replaces the channels the settings describe (tests inject fakes' transports).
     """
+    channel_configs = configure(settings)  # a bad channel entry is refused before start
     services = services or Services(
         settings=settings, auth=Authenticator.from_settings(settings.auth), metrics=Metrics()
     )
@@ -123,7 +124,7 @@ def build_app(settings: Settings, services: Services | None = None, *,
             await task
 
     async def worker(app: web.Application) -> AsyncIterator[None]:
-        made = dict(channels) if channels is not None else build_channels(settings.notifications)
+        made = dict(channels) if channels is not None else build_channels(channel_configs)
         delivery = Worker(services.db, made, settings.delivery,
                           settings.notifications, services.metrics, services.clock)
         services.wake = delivery.wake

@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from aggregator.config.explain import ENV_PREFIX, describe_validation_error
-from aggregator.config.routing import NotificationSettings, worst_send_seconds
+from aggregator.config.routing import NotificationSettings
 from aggregator.config.secrets import read_secret, read_secret_lines
 from aggregator.errors import ConfigError
 from aggregator.model import Severity
@@ -207,14 +207,6 @@ class Settings(BaseSettings):
             )
         if self.repeat_event_interval <= timedelta(0):
             raise ValueError("repeat_event_interval must be positive")
-        budget = self.delivery.lease.total_seconds() / 2
-        for name, channel in self.notifications.channels.items():
-            longest = worst_send_seconds(channel)
-            if longest + 1.0 > budget:
-                raise ValueError(
-                    f"notifications.channels.{name}.timeout: a send may take {longest:.0f} s, "
-                    f"more than half of delivery.lease ({budget:.0f} s) allows; lower the "
-                    "timeout or raise the lease, or a slow send could be claimed twice")
         return self
 
     @property

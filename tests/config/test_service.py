@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.channels import configure
 from aggregator.config.service import DEFAULT_DATABASE_URL, is_loopback, load_settings
 from aggregator.errors import ConfigError
 
@@ -155,3 +156,4 @@ def test_the_example_configuration_is_valid(tmp_path: Path) -> None:
     settings = load_settings(config)
     assert set(settings.notifications.channels) == {"oncall_pagerduty", "team_mail", "log"}
     assert len(settings.notifications.routes) == 4
+    assert set(configure(settings)) == {"oncall_pagerduty", "team_mail", "log"}
