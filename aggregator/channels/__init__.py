@@ -1,7 +1,7 @@
 """Channels: one module per destination, and the registry of them.
 
 ``CHANNELS`` maps the ``type`` of a ``notifications.channels`` entry to its channel class
-(its ``Config`` and capabilities: see :mod:`aggregator.channels.base`); a new
+(its ``Config``, capabilities and status table: see :mod:`aggregator.channels.base`); a new
 channel is its module and one line here. :func:`configure` validates the entries against
 their types, :func:`build_channels` makes the channels from the result.
 """

@@ -1,8 +1,9 @@
 """What a channel is: the contract every channel module fulfils.
 
 A channel module holds one channel class and its ``Config`` (a :class:`ChannelConfig`).
-The class declares its capabilities (``groups``, ``acknowledges``); the registry
-(``aggregator.channels.CHANNELS``) maps the ``type`` of a settings entry to it.
+The class declares its capabilities (``groups``, ``acknowledges``) and how it classifies
+the remote's status codes (``statuses``); the registry (``aggregator.channels.CHANNELS``)
+maps the ``type`` of a settings entry to it.
 
 A channel gets a :class:`~aggregator.notice.Notice`, sends it once, and either returns or
 raises :class:`~aggregator.errors.RetryableError` / :class:`~aggregator.errors.PermanentError`.
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ConfigDict
 
+from aggregator.channels.status import StatusTable
 from aggregator.config.routing import ChannelSettings
 from aggregator.notice import Notice
 
@@ -47,8 +49,8 @@ class Channel(Protocol):
 
 
 class ChannelClass(Protocol):
-    """A channel class as the registry holds it: its config model, capabilities, and
-    ``cls(name, config)`` to make one."""
+    """A channel class as the registry holds it: its config model, capabilities, status
+    table, and ``cls(name, config)`` to make one."""
 
     @property
     def Config(self) -> type[ChannelConfig]:  # noqa: N802 (a class, as channels declare it)
@@ -61,6 +63,10 @@ class ChannelClass(Protocol):
     @property
     def acknowledges(self) -> bool:
         """Understands the acknowledge action (the planner sends it acknowledgements)."""
+
+    @property
+    def statuses(self) -> StatusTable:
+        """Which remote status codes are retried and which are final."""
 
     def __call__(self, name: str, config: Any, /) -> Channel: ...
 

@@ -8,7 +8,8 @@ between sends or put the SMTP password into any error text or log record: the ou
 owns retries and the attempt log. It groups (one mail lists the alerts of one request) and
 does not acknowledge.
 
-Error classification (``status_code`` is the SMTP reply code when there was one)::
+Error classification (``status_code`` is the SMTP reply code when there was one; reply
+codes are classified by the table :data:`STATUSES`)::
 
     connection refused/reset, DNS, SMTPConnectError (also a      -> RetryableError
       non-220 greeting), SMTPServerDisconnected
@@ -50,6 +51,7 @@ import jinja2
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from aggregator.channels.base import ChannelConfig
+from aggregator.channels.status import StatusRule, StatusTable
 from aggregator.channels.tls import certificate_failure, loadable_ca_bundle
 from aggregator.config.secrets import read_secret
 from aggregator.errors import DeliveryError, PermanentError, RetryableError
@@ -108,6 +110,13 @@ class EmailConfig(ChannelConfig):
         # Connect..DATA is bounded by timeout; the courtesy QUIT after it by QUIT_TIMEOUT.
         return self.timeout + min(self.timeout, QUIT_TIMEOUT)
 
+
+#: SMTP reply codes (RFC 5321 4.2.1): 4xx is transient, 5xx permanent. Anything else on an
+#: error (a reply the client did not expect at that step) is retried.
+STATUSES: Final = StatusTable(
+    rules=(StatusRule(range(400, 500), retry=True), StatusRule(range(500, 600), retry=False)),
+    default=StatusRule((), retry=True),
+)
 
 _STATUS_LABEL: Final = {
     Action.TRIGGER: "FIRING",
@@ -237,6 +246,7 @@ class EmailChannel:
     Config = EmailConfig
     groups = True
     acknowledges = False
+    statuses = STATUSES
 
     def __init__(self, name: str, config: EmailConfig) -> None:
         self.name = name
@@ -340,7 +350,7 @@ class EmailChannel:
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-            temporary = [c for c in codes if 400 <= c < 500]
+            temporary = [c for c in codes if STATUSES.retries(c)]
             if temporary:
                 return RetryableError(f"all recipients refused: {detail}",
                                       status_code=temporary[0])
@@ -348,9 +358,8 @@ class EmailChannel:
                                   status_code=codes[0] if codes else None)
         if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             text = f"authentication as {self._config.username!r} failed: {exc.code} {exc.message}"
-            if 400 <= exc.code < 500:
-                return RetryableError(text, status_code=exc.code)
-            return PermanentError(text + " (fix username/password)", status_code=exc.code)
+            hint = "" if STATUSES.retries(exc.code) else " (fix username/password)"
+            return STATUSES.error(exc.code, text + hint)
         cert = certificate_failure(exc)
         if cert is not None:
             return RetryableError(
@@ -358,13 +367,11 @@ class EmailChannel:
                 "(set ca_file to the server's CA, or fix the server certificate)")
         if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected
                       | aiosmtplib.SMTPTimeoutError):
+            # Whatever the code (a 554 greeting too): no exchange happened, try again later.
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
             return RetryableError(f"{type(exc).__name__}: {exc}", status_code=code)
         if isinstance(exc, aiosmtplib.SMTPResponseException):
-            text = f"server replied {exc.code} {exc.message}"
-            if 500 <= exc.code < 600:
-                return PermanentError(text, status_code=exc.code)
-            return RetryableError(text, status_code=exc.code)
+            return STATUSES.error(exc.code, f"server replied {exc.code} {exc.message}")
         if isinstance(exc, aiosmtplib.SMTPException):
             # SMTPNotSupported and friends: the server lacks STARTTLS/AUTH/SMTPUTF8.
             return PermanentError(f"{type(exc).__name__}: {exc}")

@@ -1,14 +1,16 @@
 """The ``log`` channel: notifications written to the service log (the embedded default).
 
-Owns its (empty) settings, :class:`LogConfig`.
+Owns its (empty) settings, :class:`LogConfig`. It has no remote, so no status reaches it;
+its table retries whatever would (nothing does).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Final, Literal
 
 from aggregator.channels.base import ChannelConfig
+from aggregator.channels.status import StatusRule, StatusTable
 from aggregator.notice import Notice
 
 log = logging.getLogger("aggregator.notifications")
@@ -23,10 +25,14 @@ class LogConfig(ChannelConfig):
         return 1.0
 
 
+STATUSES: Final = StatusTable(rules=(), default=StatusRule((), retry=True))
+
+
 class LogChannel:
     Config = LogConfig
     groups = False
     acknowledges = False
+    statuses = STATUSES
 
     def __init__(self, name: str, config: LogConfig | None = None) -> None:
         self.name = name
