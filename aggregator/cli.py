@@ -19,6 +19,7 @@ from aggregator.app import build_app, configure_logging, runner_options
 from aggregator.channels import configure
 from aggregator.config.service import Settings, is_loopback, load_settings
 from aggregator.errors import ConfigError
+from aggregator.model import Source
 from aggregator.store import migrate
 from aggregator.store.db import make_engine
 
@@ -52,8 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 def _missing_tokens(settings: Settings) -> list[str]:
     auth = settings.auth
     named = {
-        "auth.alertmanager_tokens": auth.alertmanager_tokens,
-        "auth.azure_monitor_tokens": auth.azure_monitor_tokens,
+        **{f"auth.{source.value}_tokens": auth.tokens_for(source) for source in Source},
         "auth.api_read_tokens or auth.api_write_tokens": auth.api_read_tokens
         or auth.api_write_tokens,
     }

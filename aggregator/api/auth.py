@@ -74,10 +74,7 @@ class Authenticator:
     @classmethod
     def from_settings(cls, auth: AuthSettings) -> Authenticator:
         return cls(
-            webhook={
-                Source.ALERTMANAGER: _encode(auth.alertmanager_tokens),
-                Source.AZURE_MONITOR: _encode(auth.azure_monitor_tokens),
-            },
+            webhook={source: _encode(auth.tokens_for(source)) for source in Source},
             read=_encode(auth.api_read_tokens),
             write=_encode(auth.api_write_tokens),
         )
