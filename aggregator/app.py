@@ -24,7 +24,7 @@ from aggregator.api.ratelimit import rate_limit_middleware
 from aggregator.api.responses import error_middleware
 from aggregator.api.routes import add_routes
 from aggregator.background import Background
-from aggregator.channels import build_channels
+from aggregator.channels import build_channels, configure
 from aggregator.channels.base import Channel
 from aggregator.clock import Clock, utc_now
 from aggregator.config.service import Settings
@@ -86,12 +86,13 @@ def build_app(settings: Settings, role: Role = Role.SERVE, *,
               clock: Clock = utc_now) -> web.Application:
     """The service in ``role``. ``channels`` replaces the channels the settings describe
     (tests inject fakes' transports)."""
+    channel_configs = configure(settings)  # a bad channel entry is refused before start
     db = make_database(settings)
     metrics = Metrics()
     worker: Worker | None = None
     if role is Role.WORKER or (role in (Role.SERVE, Role.SERVE_COPY)
                                and settings.delivery.worker_in_serve):
-        made = dict(channels) if channels is not None else build_channels(settings.notifications)
+        made = dict(channels) if channels is not None else build_channels(channel_configs)
         worker = Worker(db, made, settings.delivery, metrics, clock)
     wake = worker.wake if worker is not None else (lambda: None)
     background = (Background(db, settings, metrics, clock, wake=wake,

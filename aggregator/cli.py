@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from aggregator.app import Role, build_app, configure_logging, runner_options
+from aggregator.channels import configure
 from aggregator.config.service import Settings, is_loopback, load_settings
 from aggregator.errors import ConfigError
 from aggregator.sources import SOURCES
@@ -143,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.update(host=args.host, port=args.port or 8081)
     try:
         settings = load_settings(args.config, **overrides)
+        configure(settings)  # the channel entries, checked against their types
         configure_logging(settings)
         if args.command == "check-config":
             check_exposure(settings)

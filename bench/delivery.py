@@ -63,9 +63,9 @@ import yaml
 from sqlalchemy import func, select
 
 from aggregator.channels.base import Channel
-from aggregator.channels.email import EmailChannel
-from aggregator.channels.pagerduty import PagerDutyChannel
-from aggregator.config.routing import EmailConfig, NotificationSettings, PagerDutyConfig
+from aggregator.channels.email import EmailChannel, EmailConfig
+from aggregator.channels.pagerduty import PagerDutyChannel, PagerDutyConfig
+from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics

@@ -44,6 +44,26 @@ def test_check_config_names_the_bad_key(tmp_path: Path, capsys: pytest.CaptureFi
     assert "max_body_bytes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("channel", "expected"), [
+    ("    pager: {type: pagerdutty}\n",
+     "notifications.channels.pager.type: unknown channel type 'pagerdutty' "
+     "(known: email, log, pagerduty)"),
+    ("    pd: {type: pagerduty, routing_key: R0UT1NGk3yF0rT3sts0nlyAbCdEf0123, timeout: 60}\n",
+     "notifications.channels.pd.timeout: a send may take 61 s, more than half of "
+     "delivery.lease (30 s) allows"),
+    ("    mail: {type: email, host: smtp, from: alerts, to: [oncall@example.com]}\n",
+     "notifications.channels.mail: Value error, 'alerts' is not an e-mail address"),
+], ids=["unknown-type", "lease", "bad-field"])
+def test_check_config_refuses_a_bad_channel_with_its_key_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], channel: str, expected: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("notifications:\n  channels:\n" + channel)
+    assert main(["check-config", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert f"({config} line 3)" in err
+
+
 def test_serve_refuses_a_public_address_without_tokens(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err

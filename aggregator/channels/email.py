@@ -1,12 +1,15 @@
 """The e-mail channel: one notice becomes one mail (text + HTML) sent once over SMTP.
 
-Owns rendering the packaged (or a configured ``templates_dir``'s) Jinja2 templates, building
-the :class:`~email.message.EmailMessage`, one aiosmtplib exchange per notice, and the
-translation of every SMTP/TLS/network failure into :class:`RetryableError` or
-:class:`PermanentError`. It must not retry, sleep, keep state between sends or put the SMTP
-password into any error text or log record: the outbox worker owns retries and the attempt log.
+Owns its settings (:class:`EmailConfig`), rendering the packaged (or a configured
+``templates_dir``'s) Jinja2 templates, building the :class:`~email.message.EmailMessage`,
+one aiosmtplib exchange per notice, and the translation of every SMTP/TLS/network failure
+into :class:`RetryableError` or :class:`PermanentError`. It must not retry, sleep, keep state
+between sends or put the SMTP password into any error text or log record: the outbox worker
+owns retries and the attempt log. It groups (one mail lists the alerts of one request) and
+does not acknowledge.
 
-Error classification (``status_code`` is the SMTP reply code when there was one)::
+Error classification (``status_code`` is the SMTP reply code when there was one; reply
+codes are classified by the table :data:`STATUSES`)::
 
     connection refused/reset, DNS, SMTPConnectError (also a      -> RetryableError
       non-220 greeting), SMTPServerDisconnected
@@ -41,13 +44,16 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import aiosmtplib
 import jinja2
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from aggregator.channels.base import certificate_failure
-from aggregator.config.routing import QUIT_TIMEOUT, EmailConfig, worst_send_seconds
+from aggregator.channels.base import ChannelConfig
+from aggregator.channels.status import StatusRule, StatusTable
+from aggregator.channels.tls import certificate_failure, loadable_ca_bundle
+from aggregator.config.secrets import read_secret
 from aggregator.errors import DeliveryError, PermanentError, RetryableError
 from aggregator.model import Severity, severity_rank
 from aggregator.notice import Action, Notice, Reason
@@ -56,6 +62,61 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TEMPLATES: Final = Path(__file__).parent / "templates"
 """The packaged ``subject.txt``, ``body.txt`` and ``body.html``."""
+QUIT_TIMEOUT: Final = 2.0
+"""Seconds for the courtesy QUIT after an accepted mail."""
+
+
+class EmailConfig(ChannelConfig):
+    """SMTP delivery with aiosmtplib. ``security``: starttls (587), tls (465) or none."""
+
+    type: Literal["email"]
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    subject_prefix: str = "[alert]"
+    templates_dir: Path | None = Field(
+        default=None, description="folder with subject.txt, body.txt, body.html to override")
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that verifies the SMTP server's certificate instead of "
+                    "the system's CAs (a private mail relay)")
+    validate_certs: bool = True
+    timeout: float = Field(default=20.0, gt=0, le=300)
+
+    _ca_bundle = field_validator("ca_file")(loadable_ca_bundle)
+
+    @model_validator(mode="after")
+    def _check(self) -> EmailConfig:
+        if self.password_file is not None:
+            self.password = read_secret(self.password_file, "password_file")
+            self.password_file = None
+        if self.password is not None and self.username is None:
+            raise ValueError("password is set but username is not")
+        if self.password is not None and self.security == "none":
+            raise ValueError("refusing to send a password without TLS; set security: starttls")
+        for address in (self.sender, *self.to):
+            if "@" not in address:
+                raise ValueError(f"{address!r} is not an e-mail address")
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise ValueError(f"templates_dir {self.templates_dir} is not a folder")
+        return self
+
+    def max_send_seconds(self) -> float:
+        # Connect..DATA is bounded by timeout; the courtesy QUIT after it by QUIT_TIMEOUT.
+        return self.timeout + min(self.timeout, QUIT_TIMEOUT)
+
+
+#: SMTP reply codes (RFC 5321 4.2.1): 4xx is transient, 5xx permanent. Anything else on an
+#: error (a reply the client did not expect at that step) is retried.
+STATUSES: Final = StatusTable(
+    rules=(StatusRule(range(400, 500), retry=True), StatusRule(range(500, 600), retry=False)),
+    default=StatusRule((), retry=True),
+)
 
 _STATUS_LABEL: Final = {
     Action.TRIGGER: "FIRING",
@@ -182,12 +243,14 @@ class EmailChannel:
     exchange, connect to the end of DATA, is bounded by ``config.timeout``; so is each step.
     """
 
+    Config = EmailConfig
     groups = True
+    acknowledges = False
+    statuses = STATUSES
 
     def __init__(self, name: str, config: EmailConfig) -> None:
         self.name = name
-        # Connect..DATA is bounded by timeout; the courtesy QUIT after it by QUIT_TIMEOUT.
-        self.max_send_seconds = worst_send_seconds(config)
+        self.max_send_seconds = config.max_send_seconds()
         self._config = config
         self._env = build_environment(config.templates_dir)
 
@@ -287,7 +350,7 @@ class EmailChannel:
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             codes = [r.code for r in exc.recipients]
             detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-            temporary = [c for c in codes if 400 <= c < 500]
+            temporary = [c for c in codes if STATUSES.retries(c)]
             if temporary:
                 return RetryableError(f"all recipients refused: {detail}",
                                       status_code=temporary[0])
@@ -295,9 +358,8 @@ class EmailChannel:
                                   status_code=codes[0] if codes else None)
         if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             text = f"authentication as {self._config.username!r} failed: {exc.code} {exc.message}"
-            if 400 <= exc.code < 500:
-                return RetryableError(text, status_code=exc.code)
-            return PermanentError(text + " (fix username/password)", status_code=exc.code)
+            hint = "" if STATUSES.retries(exc.code) else " (fix username/password)"
+            return STATUSES.error(exc.code, text + hint)
         cert = certificate_failure(exc)
         if cert is not None:
             return RetryableError(
@@ -305,13 +367,11 @@ class EmailChannel:
                 "(set ca_file to the server's CA, or fix the server certificate)")
         if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected
                       | aiosmtplib.SMTPTimeoutError):
+            # Whatever the code (a 554 greeting too): no exchange happened, try again later.
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
             return RetryableError(f"{type(exc).__name__}: {exc}", status_code=code)
         if isinstance(exc, aiosmtplib.SMTPResponseException):
-            text = f"server replied {exc.code} {exc.message}"
-            if 500 <= exc.code < 600:
-                return PermanentError(text, status_code=exc.code)
-            return RetryableError(text, status_code=exc.code)
+            return STATUSES.error(exc.code, f"server replied {exc.code} {exc.message}")
         if isinstance(exc, aiosmtplib.SMTPException):
             # SMTPNotSupported and friends: the server lacks STARTTLS/AUTH/SMTPUTF8.
             return PermanentError(f"{type(exc).__name__}: {exc}")

@@ -1,9 +1,11 @@
 """PagerDuty channel: one notice becomes one Events API v2 event, sent with one HTTP attempt.
 
-Owns the mapping of an :class:`AlertSnapshot` to an event body (``dedup_key`` = fingerprint,
-trigger / acknowledge / resolve), keeping the body under PagerDuty's 512 KB limit by
-trimming instead of rejecting, and the translation of the ``pagerduty`` package's errors into
-:class:`RetryableError` / :class:`PermanentError`.
+Owns its settings (:class:`PagerDutyConfig`), the mapping of an :class:`AlertSnapshot` to an
+event body (``dedup_key`` = fingerprint, trigger / acknowledge / resolve), keeping the body
+under PagerDuty's 512 KB limit by trimming instead of rejecting, and the translation of the
+``pagerduty`` package's errors into :class:`RetryableError` / :class:`PermanentError` (HTTP
+statuses through the table :data:`STATUSES`). It acknowledges: an acknowledged alert's
+incident is acknowledged in PagerDuty too.
 
 It must not retry, sleep or loop: the outbox worker owns retries. The ``pagerduty`` client is
 synchronous and retries on its own by default (429 without limit, 5xx, network errors, with
@@ -29,13 +31,17 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Final, Literal
 
 import httpx2
 import pagerduty
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from aggregator.channels.base import certificate_failure
-from aggregator.config.routing import PagerDutyConfig, ca_bundle_context, worst_send_seconds
+from aggregator.channels.base import ChannelConfig
+from aggregator.channels.status import StatusRule, StatusTable
+from aggregator.channels.tls import ca_bundle_context, certificate_failure, loadable_ca_bundle
+from aggregator.config.secrets import read_secret
 from aggregator.errors import PermanentError, RetryableError
 from aggregator.notice import Action, AlertSnapshot, Notice
 
@@ -53,6 +59,60 @@ _ELLIPSIS = "…"
 _COMPONENT_LABELS = ("container", "pod", "azure_resource_name")
 _GROUP_LABELS = ("namespace", "azure_resource_group", "job")
 _SOURCE_LABELS = ("cluster", "namespace", "azure_resource_name", "azure_resource_group")
+
+
+class PagerDutyConfig(ChannelConfig):
+    """PagerDuty Events API v2. ``routing_key`` is the service integration key."""
+
+    type: Literal["pagerduty"]
+    routing_key: SecretStr | None = None
+    routing_key_file: Path | None = None
+    events_url: str = Field(
+        default="https://events.pagerduty.com",
+        description="Events API base URL (https only; https://events.eu.pagerduty.com in EU)",
+    )
+    timeout: float = Field(default=10.0, gt=0, le=120)
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that verifies the Events API's TLS certificate instead of "
+                    "the system's CAs (a private relay or proxy)")
+
+    _ca_bundle = field_validator("ca_file")(loadable_ca_bundle)
+
+    @model_validator(mode="after")
+    def _key(self) -> PagerDutyConfig:
+        if self.routing_key_file is not None:
+            self.routing_key = read_secret(self.routing_key_file, "routing_key_file")
+            self.routing_key_file = None
+        if self.routing_key is None or not self.routing_key.get_secret_value():
+            raise ValueError("routing_key (or routing_key_file) is required")
+        if not self.events_url.startswith("https://"):
+            raise ValueError("events_url must start with https://")
+        return self
+
+    def max_send_seconds(self) -> float:
+        return self.timeout + 1.0  # one attempt, plus the thread hand-off
+
+
+#: The Events API's answers (HTTP status). 2xx reaches here only without a ``dedup_key``
+#: in the body: accepted or not, ask again later. Fields: ``status``, ``reason`` (PagerDuty's
+#: message), ``channel``.
+STATUSES: Final = StatusTable(
+    rules=(
+        StatusRule((429,), retry=True, retry_after=True,
+                   text="PagerDuty rate limit (HTTP 429): {reason}"),
+        StatusRule(frozenset({408, *range(500, 600)}), retry=True,
+                   text="PagerDuty server error (HTTP {status}): {reason}"),
+        StatusRule(range(200, 300), retry=True,
+                   text="PagerDuty answered HTTP {status} with an unexpected body: {reason}"),
+        StatusRule((400,), retry=False,
+                   text="PagerDuty rejected the event (HTTP 400): {reason}"),
+        StatusRule((401, 403, 404), retry=False,
+                   text="PagerDuty refused the event (HTTP {status}): check the routing key "
+                        "and events_url of channel {channel!r}; {reason}"),
+    ),
+    default=StatusRule((), retry=False, text="PagerDuty answered HTTP {status}: {reason}"),
+)
 
 
 class _RateLimitedError(Exception):
@@ -251,7 +311,10 @@ def _pagerduty_reason(response: httpx2.Response) -> str:
 class PagerDutyChannel:
     """Sends one alert per notice to one PagerDuty service (its routing key)."""
 
+    Config = PagerDutyConfig
     groups = False
+    acknowledges = True
+    statuses = STATUSES
 
     def __init__(
         self,
@@ -264,7 +327,7 @@ class PagerDutyChannel:
         if config.routing_key is None:  # the config validator guarantees it
             raise ValueError("routing_key is required")
         self.name = name
-        self.max_send_seconds = worst_send_seconds(config)
+        self.max_send_seconds = config.max_send_seconds()
         self._secret = config.routing_key.get_secret_value()
         self._owns_executor = executor is None
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(
@@ -304,10 +367,7 @@ class PagerDutyChannel:
             self._client.send_event(event["event_action"], dedup_key=event["dedup_key"],
                                     **properties)
         except _RateLimitedError as exc:
-            raise RetryableError(self._scrub("PagerDuty rate limit (HTTP 429): "
-                                             + _pagerduty_reason(exc.response)),
-                                 status_code=429,
-                                 retry_after=retry_after_of(exc.response)) from exc
+            raise self._http_error(exc.response) from exc
         except pagerduty.Error as exc:
             if isinstance(exc.response, httpx2.Response):  # HttpError, ServerHttpError
                 raise self._http_error(exc.response) from exc
@@ -329,25 +389,9 @@ class PagerDutyChannel:
 
     def _http_error(self, response: httpx2.Response) -> Exception:
         status = response.status_code
-        reason = _pagerduty_reason(response)
-        if status == 429:
-            return RetryableError(self._scrub(f"PagerDuty rate limit (HTTP 429): {reason}"),
-                                  status_code=429, retry_after=retry_after_of(response))
-        if status >= 500 or status == 408:
-            return RetryableError(self._scrub(f"PagerDuty server error (HTTP {status}): "
-                                              f"{reason}"), status_code=status)
-        if 200 <= status < 300:  # accepted, but the body lacks dedup_key: ask again later
-            return RetryableError(self._scrub(f"PagerDuty answered HTTP {status} with an "
-                                              f"unexpected body: {reason}"), status_code=status)
-        if status == 400:
-            return PermanentError(self._scrub(f"PagerDuty rejected the event (HTTP 400): "
-                                              f"{reason}"), status_code=400)
-        if status in (401, 403, 404):
-            return PermanentError(self._scrub(
-                f"PagerDuty refused the event (HTTP {status}): check the routing key and "
-                f"events_url of channel {self.name!r}; {reason}"), status_code=status)
-        return PermanentError(self._scrub(f"PagerDuty answered HTTP {status}: {reason}"),
-                              status_code=status)
+        text = STATUSES.rule(status).text.format(
+            status=status, reason=_pagerduty_reason(response), channel=self.name)
+        return STATUSES.error(status, self._scrub(text), retry_after=retry_after_of(response))
 
     def _scrub(self, text: str) -> str:
         """Remove the routing key from error text (a remote body could echo it)."""

@@ -31,15 +31,31 @@ def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
-    lines = []
-    for error in exc.errors(include_url=False):
-        line = _yaml_line(path, error["loc"]) if path is not None else None
-        key = ".".join(str(part) for part in error["loc"]) or "settings"
-        if line is not None:
-            lines.append(f"{key}: {error['msg']} ({path} line {line})")
-            continue
-        env = f"{ENV_PREFIX}{key.upper().replace('.', '__')}"
-        where = f" (in {path or 'the YAML file'} or {env})" if key != "settings" else ""
-        lines.append(f"{key}: {error['msg']}{where}")
+def describe_problem(loc: tuple[int | str, ...], message: str, path: Path | None) -> str:
+    """One line: the dotted key of ``loc``, ``message``, and where to fix it."""
+    line = _yaml_line(path, loc) if path is not None else None
+    key = ".".join(str(part) for part in loc) or "settings"
+    if line is not None:
+        return f"{key}: {message} ({path} line {line})"
+    env = f"{ENV_PREFIX}{key.upper().replace('.', '__')}"
+    where = f" (in {path or 'the YAML file'} or {env})" if key != "settings" else ""
+    return f"{key}: {message}{where}"
+
+
+def describe_problems(lines: list[str]) -> str:
+    """The text of a :class:`~aggregator.errors.ConfigError` listing ``lines``."""
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def describe_validation_error(exc: ValidationError, path: Path | None,
+                              prefix: tuple[int | str, ...] = ()) -> str:
+    """Every error of ``exc``; ``prefix`` is where the validated part sits in the settings
+    (``("notifications", "channels", name)`` for one channel entry validated on its own)."""
+    return describe_problems(error_lines(exc, path, prefix))
+
+
+def error_lines(exc: ValidationError, path: Path | None,
+                prefix: tuple[int | str, ...] = ()) -> list[str]:
+    """One :func:`describe_problem` line per error of ``exc``."""
+    return [describe_problem((*prefix, *error["loc"]), error["msg"], path)
+            for error in exc.errors(include_url=False)]

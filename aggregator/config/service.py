@@ -7,10 +7,11 @@ Nothing here is read at import time; :func:`load_settings` builds a ``Settings``
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -22,7 +23,7 @@ from pydantic_settings import (
 )
 
 from aggregator.config.explain import ENV_PREFIX, describe_validation_error
-from aggregator.config.routing import NotificationSettings, worst_send_seconds
+from aggregator.config.routing import NotificationSettings
 from aggregator.config.secrets import read_secret, read_secret_lines
 from aggregator.errors import ConfigError
 from aggregator.model import Severity, Source
@@ -38,44 +39,94 @@ def _read_database_url(path: Path) -> str:
     return url
 
 
+_WEBHOOK_KEYS: Final = {
+    **{f"{source.value}_tokens": ("webhook_tokens", source) for source in Source},
+    **{f"{source.value}_tokens_file": ("webhook_tokens_file", source) for source in Source},
+}
+"""The documented per-source spelling (``auth.alertmanager_tokens``, ``..._file``) of an
+entry of ``webhook_tokens`` / ``webhook_tokens_file``."""
+
+
+def _listed(value: Any) -> Any:
+    """A token list from the environment arrives as JSON text (pydantic-settings decodes it
+    only for declared fields; the per-source keys are not fields)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 class AuthSettings(BaseModel):
-    """Tokens. Each list has a ``*_file`` twin naming a file with one token per line."""
+    """Tokens. Webhook tokens are kept per source (``webhook_tokens: {alertmanager: [...]}``,
+    or as documented ``alertmanager_tokens: [...]``), so a new source needs no new setting.
+    Each list has a ``*_file`` twin naming a file with one token per line."""
 
     model_config = ConfigDict(extra="forbid")
 
-    alertmanager_tokens: list[SecretStr] = Field(default_factory=list)
-    alertmanager_tokens_file: Path | None = None
-    azure_monitor_tokens: list[SecretStr] = Field(default_factory=list)
-    azure_monitor_tokens_file: Path | None = None
+    webhook_tokens: dict[Source, list[SecretStr]] = Field(
+        default_factory=dict, description="tokens each source's webhook accepts")
+    webhook_tokens_file: dict[Source, Path] = Field(
+        default_factory=dict, description="per source, a file with one token per line")
     api_read_tokens: list[SecretStr] = Field(default_factory=list)
     api_read_tokens_file: Path | None = None
     api_write_tokens: list[SecretStr] = Field(default_factory=list)
     api_write_tokens_file: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_source_keys(cls, data: Any) -> Any:
+        """``<source>_tokens`` / ``<source>_tokens_file`` into the per-source dicts; any
+        other unknown key is still refused (``extra="forbid"``)."""
+        if not isinstance(data, dict) or not _WEBHOOK_KEYS.keys() & data.keys():
+            return data
+        data = dict(data)
+        for key, (target, source) in _WEBHOOK_KEYS.items():
+            folded = data.get(target) or {}
+            if key not in data or not isinstance(folded, dict):
+                continue  # a target of the wrong type: validation names it and the key
+            if source.value in folded:
+                raise ValueError(f"auth.{key} and auth.{target}.{source.value} are both "
+                                 "set; keep one")
+            value = data.pop(key)
+            if target == "webhook_tokens":
+                value = _listed(value)
+                if not isinstance(value, list):
+                    raise ValueError(f"auth.{key}: a list of tokens is needed "
+                                     '(in the environment as JSON: ["token", ...])')
+            data[target] = {**folded, source.value: value}
+        return data
+
     @model_validator(mode="after")
     def _load_files(self) -> AuthSettings:
-        for name in ("alertmanager_tokens", "azure_monitor_tokens", "api_read_tokens",
-                     "api_write_tokens"):
+        for source, tokens_file in self.webhook_tokens_file.items():
+            self.webhook_tokens.setdefault(source, []).extend(
+                read_secret_lines(tokens_file, f"auth.{source.value}_tokens_file"))
+        self.webhook_tokens_file = {}
+        for name in ("api_read_tokens", "api_write_tokens"):
             path: Path | None = getattr(self, f"{name}_file")
             if path is not None:
                 tokens: list[SecretStr] = getattr(self, name)
                 setattr(self, f"{name}_file", None)
                 tokens.extend(read_secret_lines(path, f"auth.{name}_file"))
-        for name in ("alertmanager_tokens", "azure_monitor_tokens", "api_read_tokens",
-                     "api_write_tokens"):
-            for token in getattr(self, name):
+        named: list[tuple[str, list[SecretStr]]] = [
+            *((f"{source.value}_tokens", self.tokens_for(source)) for source in Source),
+            ("api_read_tokens", self.api_read_tokens),
+            ("api_write_tokens", self.api_write_tokens)]
+        for name, listed in named:
+            for token in listed:
                 if len(token.get_secret_value()) < 16:
                     raise ValueError(f"auth.{name}: every token needs at least 16 characters")
         return self
 
     def tokens_for(self, source: Source) -> list[SecretStr]:
-        """The webhook tokens of one source (none: its webhook is open)."""
-        return {Source.ALERTMANAGER: self.alertmanager_tokens,
-                Source.AZURE_MONITOR: self.azure_monitor_tokens}.get(source, [])
+        """The tokens ``source``'s webhook accepts (none: the webhook is open)."""
+        return self.webhook_tokens.get(source, [])
 
     @property
     def any_configured(self) -> bool:
-        return bool(self.alertmanager_tokens or self.azure_monitor_tokens
+        return bool(any(self.webhook_tokens.values())
                     or self.api_read_tokens or self.api_write_tokens)
 
 
@@ -212,14 +263,6 @@ class Settings(BaseSettings):
             )
         if self.repeat_event_interval <= timedelta(0):
             raise ValueError("repeat_event_interval must be positive")
-        budget = self.delivery.lease.total_seconds() / 2
-        for name, channel in self.notifications.channels.items():
-            longest = worst_send_seconds(channel)
-            if longest + 1.0 > budget:
-                raise ValueError(
-                    f"notifications.channels.{name}.timeout: a send may take {longest:.0f} s, "
-                    f"more than half of delivery.lease ({budget:.0f} s) allows; lower the "
-                    "timeout or raise the lease, or a slow send could be claimed twice")
         return self
 
     @property

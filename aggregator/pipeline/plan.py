@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from aggregator.channels import CHANNELS
 from aggregator.config.routing import Match, NotificationSettings
 from aggregator.model import Alert, Severity, Status, severity_rank
 from aggregator.notice import Action, AlertSnapshot, Planned, Reason
@@ -144,7 +145,7 @@ class Planner:
                         comment=comment)
         for channel in sorted(self._notified_of(stored)):
             config = self.settings.channels.get(channel)
-            if config is not None and config.type == "pagerduty":
+            if config is not None and CHANNELS[config.type].acknowledges:
                 self._emit(channel, Action.ACKNOWLEDGE, Reason.ACKNOWLEDGED, snap)
 
     def decisions(self, items: Iterable[Decision], *, group: str | None = None) -> Plan:

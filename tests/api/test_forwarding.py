@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aggregator.channels import configure
 from aggregator.channels.email import EmailChannel
 from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
@@ -66,8 +67,9 @@ def start(pd: PagerDutyFake, smtp: SmtpServer, tmp_path: Path, make_client: Any)
     # open when the test's loop closes.
     async def run(**options: Any) -> Client:
         notifications = example_notifications(tmp_path, smtp, **options)
-        pd_config = notifications.channels["oncall_pagerduty"]
-        mail_config = notifications.channels["team_mail"]
+        configs = configure(notifications)
+        pd_config = configs["oncall_pagerduty"]
+        mail_config = configs["team_mail"]
         channels = {
             "oncall_pagerduty": PagerDutyChannel("oncall_pagerduty", pd_config,  # type: ignore[arg-type]
                                                  transport=pd.transport()),

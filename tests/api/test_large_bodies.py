@@ -18,6 +18,7 @@ from tests.api.helpers import Client
 
 AM = "/webhooks/alertmanager"
 COUNT = 45_000
+JSON = {"Content-Type": "application/json"}
 
 
 def _body(count: int) -> bytes:
@@ -31,13 +32,11 @@ def _body(count: int) -> bytes:
 async def test_45000_alerts_in_one_body_are_accepted_and_stored_once(client: Client) -> None:
     body = _body(COUNT)
     assert len(body) <= 4 * 1024 * 1024
-    response = await client.post(AM, data=io.BytesIO(body), headers={"Content-Type": "application/json"},
-                                 timeout=None)
+    response = await client.post(AM, data=io.BytesIO(body), headers=JSON, timeout=None)
     answer = await response.json()
     assert response.status == 202, answer
     assert (answer["received"], answer["new"]) == (COUNT, COUNT)
-    again = await client.post(AM, data=io.BytesIO(body), headers={"Content-Type": "application/json"},
-                              timeout=None)
+    again = await client.post(AM, data=io.BytesIO(body), headers=JSON, timeout=None)
     assert (await again.json())["repeats"] == COUNT
     async with client.app[SERVICES].db.read() as session, session.begin():
         rows, fingerprints, occurrences = (await session.execute(select(

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.channels.email import EmailChannel
-from aggregator.config.routing import EmailConfig
+from aggregator.channels.email import EmailChannel, EmailConfig
 from aggregator.errors import PermanentError, RetryableError
 from aggregator.model import Link, Severity, Source, Status
 from aggregator.notice import Action, AlertSnapshot, Notice, Reason

@@ -16,8 +16,7 @@ import httpx2
 import pagerduty
 import pytest
 
-from aggregator.channels.pagerduty import BODY_BUDGET_BYTES, PagerDutyChannel
-from aggregator.config.routing import PagerDutyConfig
+from aggregator.channels.pagerduty import BODY_BUDGET_BYTES, PagerDutyChannel, PagerDutyConfig
 from aggregator.errors import DeliveryError, PermanentError, RetryableError
 from aggregator.model import Link, Severity, Source, Status
 from aggregator.notice import Action, AlertSnapshot, Notice, Reason

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from aggregator.channels import configure
 from aggregator.channels.log import LogChannel
-from aggregator.channels.pagerduty import PagerDutyChannel
-from aggregator.config.routing import NotificationSettings, PagerDutyConfig, ca_bundle_context
+from aggregator.channels.pagerduty import PagerDutyChannel, PagerDutyConfig
+from aggregator.channels.tls import ca_bundle_context
+from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings
 from aggregator.errors import RetryableError
 from aggregator.model import Severity, Source, Status
@@ -114,8 +116,9 @@ async def test_worker_retries_a_certificate_failure_and_never_marks_it_dead(
         "routes": [{"match": {"min_severity": "critical"},
                     "channels": ["trusted", "untrusted"]}],
     })
+    configs = configure(notifications)
     channels: dict[str, Any] = {
-        name: PagerDutyChannel(name, notifications.channels[name])  # type: ignore[arg-type]
+        name: PagerDutyChannel(name, configs[name])  # type: ignore[arg-type]
         for name in ("trusted", "untrusted")}
     channels["log"] = LogChannel("log")
     delivery = DeliverySettings(poll_interval=timedelta(milliseconds=50),

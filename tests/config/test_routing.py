@@ -1,112 +1,74 @@
-"""Start-up validation of the notification settings: the channels' ``ca_file``."""
+"""The raw channel entries of the settings: kept opaque (no secret in a repr, a log line or a
+dump) until their channel's ``Config`` validates them, and given back as written."""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from aggregator.config.routing import EmailConfig, PagerDutyConfig, ca_bundle_context
+from aggregator.config.routing import ChannelSettings, NotificationSettings
 from aggregator.config.service import load_settings
 from aggregator.errors import ConfigError
-from tests.fakes.pagerduty import ROUTING_KEY
-from tests.fakes.smtp import Certificate
+
+ROUTING_KEY = "R0UT1NGk3yN3v3rSh0wnAbCdEf012345"
+PASSWORD = "smtp-p4ssw0rd-n3v3r-sh0wn"
 
 
-def pagerduty(**overrides: Any) -> PagerDutyConfig:
-    return PagerDutyConfig.model_validate({"type": "pagerduty", "routing_key": ROUTING_KEY,
-                                           **overrides})
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("AGGREGATOR_") and key != "AGGREGATOR_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
 
 
-def email(**overrides: Any) -> EmailConfig:
-    return EmailConfig.model_validate({"type": "email", "host": "smtp.example.com",
-                                       "from": "alerts@example.com",
-                                       "to": ["oncall@example.com"], **overrides})
+def _assert_hidden(text: str) -> None:
+    assert ROUTING_KEY not in text
+    assert PASSWORD not in text
 
 
-CHANNELS = pytest.mark.parametrize("make", [pagerduty, email], ids=["pagerduty", "email"])
-Make = Any
+def test_a_raw_entry_keeps_its_type_and_gives_back_what_was_written() -> None:
+    entry = ChannelSettings.model_validate(
+        {"type": "email", "host": "smtp.example.com", "password": PASSWORD,
+         "to": ["oncall@example.com"]})
+    assert entry.type == "email"
+    assert entry.raw() == {"type": "email", "host": "smtp.example.com", "password": PASSWORD,
+                           "to": ["oncall@example.com"]}
 
 
-@CHANNELS
-def test_ca_file_is_optional(make: Make) -> None:
-    assert make().ca_file is None
-
-
-@CHANNELS
-def test_a_pem_bundle_is_accepted(make: Make, certificate: Certificate) -> None:
-    config = make(ca_file=str(certificate.cert_file))
-    assert config.ca_file == certificate.cert_file
-    context = ca_bundle_context(certificate.cert_file)
-    assert len(context.get_ca_certs()) == 1  # exactly the bundle, not the system's CAs
-
-
-def _bad(ca_file: Path, make: Make = pagerduty) -> str:
-    with pytest.raises(ValidationError) as info:
-        make(ca_file=str(ca_file))
-    [error] = info.value.errors()
-    assert error["loc"] == ("ca_file",)
-    message = str(error["msg"])
-    assert "ca_file" in message and str(ca_file) in message
-    return message
-
-
-@CHANNELS
-def test_missing_ca_file_is_refused(make: Make, tmp_path: Path) -> None:
-    assert "does not exist" in _bad(tmp_path / "nope.pem", make)
-
-
-@CHANNELS
-def test_a_folder_is_not_a_ca_file(make: Make, tmp_path: Path) -> None:
-    assert "is not a file" in _bad(tmp_path, make)
-
-
-@pytest.mark.parametrize("content", [
-    b"",
-    b"not a certificate\n",
-    b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
-], ids=["empty", "text", "broken-pem"])
-@CHANNELS
-def test_a_file_without_a_certificate_is_refused(make: Make, tmp_path: Path,
-                                                 content: bytes) -> None:
-    bundle = tmp_path / "bundle.pem"
-    bundle.write_bytes(content)
-    assert "is not a PEM CA bundle" in _bad(bundle, make)
-
-
-@CHANNELS
-def test_a_private_key_is_not_a_ca_bundle(make: Make, certificate: Certificate) -> None:
-    assert "is not a PEM CA bundle" in _bad(certificate.key_file, make)
-
-
-def test_https_only_still_holds_with_a_ca_file(certificate: Certificate) -> None:
-    with pytest.raises(ValidationError, match="events_url must start with https://"):
-        pagerduty(ca_file=str(certificate.cert_file), events_url="http://127.0.0.1:8443")
-
-
-@pytest.mark.parametrize(("channel", "expected"), [
-    ("    oncall:\n"
-     "      type: pagerduty\n"
-     f"      routing_key: {ROUTING_KEY}\n"
-     "      ca_file: {missing}\n",
-     ("notifications.channels.oncall.pagerduty.ca_file", "does not exist", "line 6")),
-    ("    team_mail:\n"
-     "      type: email\n"
-     "      host: smtp.example.com\n"
-     "      from: alerts@example.com\n"
-     "      to: [oncall@example.com]\n"
-     "      ca_file: {folder}\n",
-     ("notifications.channels.team_mail.email.ca_file", "is not a file", "line 8")),
-], ids=["pagerduty", "email"])
-def test_config_file_error_names_the_key_and_the_line(
-        tmp_path: Path, channel: str, expected: tuple[str, ...]) -> None:
+def test_no_secret_shows_in_a_repr_log_line_or_dump_of_the_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     config = tmp_path / "aggregator.yaml"
-    config.write_text("notifications:\n  channels:\n" + channel.format(
-        missing=tmp_path / "relay-ca.pem", folder=tmp_path))
+    config.write_text(
+        "notifications:\n"
+        "  channels:\n"
+        "    pd: {type: pagerduty}\n"
+        "    mail: {type: email, host: smtp.example.com, username: alerts,\n"
+        f"           password: {PASSWORD}, from: a@example.com, to: [b@example.com]}}\n")
+    monkeypatch.setenv("AGGREGATOR_NOTIFICATIONS__CHANNELS__PD__ROUTING_KEY", ROUTING_KEY)
+    settings = load_settings(config)
+    assert settings.notifications.channels["pd"].raw()["routing_key"] == ROUTING_KEY
+    assert settings.notifications.channels["mail"].raw()["password"] == PASSWORD
+    for text in (repr(settings), str(settings), repr(settings.notifications.channels),
+                 str(settings.notifications.channels["mail"]),
+                 settings.model_dump_json(), str(settings.model_dump())):
+        _assert_hidden(text)
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("test").info("settings %s %r", settings, settings.notifications)
+    _assert_hidden(caplog.text)
+
+
+def test_the_log_channel_always_exists_as_a_raw_entry() -> None:
+    channels = NotificationSettings().channels
+    assert list(channels) == ["log"]
+    assert channels["log"].raw() == {"type": "log"}
+
+
+def test_an_entry_needs_a_type(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("notifications:\n  channels:\n    mail:\n      host: smtp\n")
     with pytest.raises(ConfigError) as info:
         load_settings(config)
-    message = str(info.value)
-    for part in expected:
-        assert part in message
+    assert "notifications.channels.mail.type: Field required" in str(info.value)

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config.service import DEFAULT_DATABASE_URL, is_loopback, load_settings
+from aggregator.channels import configure
+from aggregator.config.service import (
+    DEFAULT_DATABASE_URL,
+    AuthSettings,
+    Settings,
+    is_loopback,
+    load_settings,
+)
 from aggregator.errors import ConfigError
+from aggregator.model import Source
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +50,7 @@ def test_tokens_from_env_and_from_files(tmp_path: Path, monkeypatch: pytest.Monk
     secret.write_text("file-token-0123456789abcdef\n\nsecond-token-0123456789ab\n")
     monkeypatch.setenv("AGGREGATOR_AUTH__ALERTMANAGER_TOKENS", '["env-token-0123456789abcdef"]')
     monkeypatch.setenv("AGGREGATOR_AUTH__ALERTMANAGER_TOKENS_FILE", str(secret))
-    tokens = load_settings().auth.alertmanager_tokens
+    tokens = load_settings().auth.tokens_for(Source.ALERTMANAGER)
     assert [t.get_secret_value() for t in tokens] == [
         "env-token-0123456789abcdef", "file-token-0123456789abcdef", "second-token-0123456789ab"]
     assert "file-token" not in repr(load_settings())
@@ -155,3 +163,95 @@ def test_the_example_configuration_is_valid(tmp_path: Path) -> None:
     settings = load_settings(config)
     assert set(settings.notifications.channels) == {"oncall_pagerduty", "team_mail", "log"}
     assert len(settings.notifications.routes) == 4
+    assert set(configure(settings)) == {"oncall_pagerduty", "team_mail", "log"}
+
+
+AM_TOKEN = "am-token-0123456789abcdef"
+AZ_TOKEN = "az-token-0123456789abcdef"
+
+
+def _webhook_tokens(settings: Settings) -> dict[Source, list[str]]:
+    return {source: [t.get_secret_value() for t in settings.auth.tokens_for(source)]
+            for source in Source}
+
+
+def test_webhook_tokens_by_source_in_one_shape(tmp_path: Path) -> None:
+    tokens = tmp_path / "azure-tokens"
+    tokens.write_text(f"{AZ_TOKEN}\n")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("auth:\n"
+                      f"  webhook_tokens: {{alertmanager: [{AM_TOKEN}]}}\n"
+                      f"  webhook_tokens_file: {{azure_monitor: {tokens}}}\n")
+    settings = load_settings(config)
+    assert _webhook_tokens(settings) == {Source.ALERTMANAGER: [AM_TOKEN],
+                                         Source.AZURE_MONITOR: [AZ_TOKEN]}
+    assert settings.auth.webhook_tokens_file == {}  # read once, at load
+    assert settings.auth.any_configured
+    assert AM_TOKEN not in repr(settings) and AZ_TOKEN not in repr(settings)
+
+
+def test_a_source_without_tokens_has_none() -> None:
+    auth = load_settings().auth
+    assert [auth.tokens_for(source) for source in Source] == [[] for _ in Source]
+    assert not auth.any_configured
+
+
+def test_the_documented_per_source_keys_from_yaml(tmp_path: Path) -> None:
+    tokens = tmp_path / "azure-tokens"
+    tokens.write_text(f"{AZ_TOKEN}\n")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f"auth:\n  alertmanager_tokens: [{AM_TOKEN}]\n"
+                      f"  azure_monitor_tokens_file: {tokens}\n")
+    assert _webhook_tokens(load_settings(config)) == {Source.ALERTMANAGER: [AM_TOKEN],
+                                                      Source.AZURE_MONITOR: [AZ_TOKEN]}
+
+
+def test_the_documented_per_source_keys_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = tmp_path / "azure-tokens"
+    tokens.write_text(f"{AZ_TOKEN}\n")
+    monkeypatch.setenv("AGGREGATOR_AUTH__ALERTMANAGER_TOKENS", f'["{AM_TOKEN}"]')
+    monkeypatch.setenv("AGGREGATOR_AUTH__AZURE_MONITOR_TOKENS_FILE", str(tokens))
+    assert _webhook_tokens(load_settings()) == {Source.ALERTMANAGER: [AM_TOKEN],
+                                                Source.AZURE_MONITOR: [AZ_TOKEN]}
+
+
+def test_a_token_list_in_the_environment_that_is_not_json_is_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGATOR_AUTH__ALERTMANAGER_TOKENS", AM_TOKEN)
+    with pytest.raises(ConfigError, match=r"auth\.alertmanager_tokens: a list of tokens"):
+        load_settings()
+
+
+def test_the_new_shape_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGATOR_AUTH__WEBHOOK_TOKENS__AZURE_MONITOR", f'["{AZ_TOKEN}"]')
+    assert _webhook_tokens(load_settings())[Source.AZURE_MONITOR] == [AZ_TOKEN]
+
+
+def test_the_documented_keys_in_code() -> None:
+    auth = AuthSettings(alertmanager_tokens=[AM_TOKEN])  # type: ignore[call-arg]
+    assert [t.get_secret_value() for t in auth.tokens_for(Source.ALERTMANAGER)] == [AM_TOKEN]
+
+
+@pytest.mark.parametrize(("yaml", "expected"), [
+    ("auth:\n  alertmanager_tokens: [short]\n",
+     "auth.alertmanager_tokens: every token needs at least 16 characters"),
+    ("auth:\n  webhook_tokens: {azure_monitor: [short]}\n",
+     "auth.azure_monitor_tokens: every token needs at least 16 characters"),
+    ("auth:\n  pagerduty_tokens: [pd-token-0123456789abcdef]\n",
+     "auth.pagerduty_tokens: Extra inputs are not permitted"),
+    ("auth:\n  webhook_tokens: {pagerduty: [pd-token-0123456789abcdef]}\n",
+     "auth.webhook_tokens.pagerduty"),
+    (f"auth:\n  alertmanager_tokens: [{AM_TOKEN}]\n"
+     f"  webhook_tokens: {{alertmanager: [{AM_TOKEN}]}}\n",
+     "auth.alertmanager_tokens and auth.webhook_tokens.alertmanager are both set"),
+    ("auth:\n  alertmanager_tokens_file: /does/not/exist\n",
+     "auth.alertmanager_tokens_file: cannot read /does/not/exist"),
+], ids=["short", "short-new-shape", "unknown-source", "unknown-source-new-shape", "both",
+        "missing-file"])
+def test_bad_webhook_tokens_name_the_key(tmp_path: Path, yaml: str, expected: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert expected in str(info.value)

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from aggregator.channels.pagerduty import PagerDutyChannel
-from aggregator.config.routing import NotificationSettings, PagerDutyConfig
+from aggregator.channels.pagerduty import PagerDutyChannel, PagerDutyConfig
+from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics

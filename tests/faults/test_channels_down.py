@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from aggregator.channels import configure
 from aggregator.channels.email import EmailChannel
 from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
@@ -59,10 +60,11 @@ async def test_pagerduty_and_smtp_down_then_everything_delivered_once(
                              "mail": smtp.email_config(timeout=5.0)},
                 "routes": [{"match": {"min_severity": "critical"}, "channels": ["pd", "mail"]}],
             })
+            configs = configure(notifications)
             channels = {
-                "pd": PagerDutyChannel("pd", notifications.channels["pd"],  # type: ignore[arg-type]
+                "pd": PagerDutyChannel("pd", configs["pd"],  # type: ignore[arg-type]
                                        transport=pd.transport()),
-                "mail": EmailChannel("mail", notifications.channels["mail"]),  # type: ignore[arg-type]
+                "mail": EmailChannel("mail", configs["mail"]),  # type: ignore[arg-type]
                 "log": LogChannel("log"),
             }
             async with running_app(channels, notifications=notifications, delivery=FAST,

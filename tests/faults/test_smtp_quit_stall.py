@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aggregator.channels.email import EmailChannel
-from aggregator.config.routing import QUIT_TIMEOUT, NotificationSettings
+from aggregator.channels import configure
+from aggregator.channels.email import QUIT_TIMEOUT, EmailChannel, EmailConfig
+from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
@@ -65,9 +66,11 @@ async def test_mail_accepted_then_quit_stalls_is_sent_once(
     settings = DeliverySettings(lease=timedelta(seconds=3),
                                 backoff_initial=timedelta(milliseconds=50),
                                 backoff_max=timedelta(milliseconds=100))
-    channel = EmailChannel("mail", notifications.channels["mail"])  # type: ignore[arg-type]
+    config = configure(notifications)["mail"]
+    assert isinstance(config, EmailConfig)
+    channel = EmailChannel("mail", config)
     # The premise: the stalled QUIT outlasts half the lease, where the old worker cut a send.
-    quit_stall = min(notifications.channels["mail"].timeout, QUIT_TIMEOUT)  # type: ignore[union-attr]
+    quit_stall = min(config.timeout, QUIT_TIMEOUT)
     assert quit_stall > settings.lease.total_seconds() / 2
     worker = Worker(db, {"mail": channel}, settings, Metrics(), clock)
     alert = Alert(source=Source.ALERTMANAGER, source_ref="q", name="QuitStall",

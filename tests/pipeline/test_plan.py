@@ -7,9 +7,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from aggregator.channels import CHANNELS
+from aggregator.channels.email import EmailChannel
 from aggregator.config.routing import Match, NotificationSettings
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.notice import Action, Reason
+from aggregator.pipeline import plan as notify
 from aggregator.pipeline.dedup import Verdict, judge
 from aggregator.pipeline.identity import Keyed, fingerprint
 from aggregator.pipeline.plan import Planner
@@ -108,6 +113,23 @@ def test_acknowledge_goes_only_to_pagerduty_channels_that_got_the_firing() -> No
     (only,) = p.plan.notifications
     assert (only.channel, only.action, only.snapshot.acknowledged_by) == (
         "pd", Action.ACKNOWLEDGE, "alice")
+
+
+def test_who_hears_an_acknowledge_is_the_channel_class_s_capability(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner asks ``acknowledges`` of the registered class, never the type's name."""
+
+    class AcknowledgingMail(EmailChannel):
+        acknowledges = True
+
+    monkeypatch.setattr(notify, "CHANNELS", {**CHANNELS, "email": AcknowledgingMail})
+    item = keyed()
+    stored = stored_from(item, notified={"pd": {"at": NOW.isoformat()},
+                                         "mail": {"at": NOW.isoformat()}})
+    p = planner()
+    p.acknowledged(item.alert, stored, "alice", None)
+    assert [(n.channel, n.action) for n in p.plan.notifications] == [
+        ("mail", Action.ACKNOWLEDGE), ("pd", Action.ACKNOWLEDGE)]
 
 
 def test_severity_lowered_notifies_nobody_raised_notifies() -> None:
