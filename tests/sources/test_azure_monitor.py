@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.sources import azure_monitor
-from aggregator.sources._azure_common import parse_arm_id, parse_time
+from aggregator.sources.azure_monitor.readers import parse_arm_id, parse_time
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "payloads" / "azure_monitor"
 FRAGMENTS = FIXTURES / "fragments"

@@ -3,7 +3,7 @@
 Owns :class:`Facts` (what one family adds on top of the envelope) and, per family, its wire
 models and mapping to ``Facts``: metric criteria and dimensions, Smart Detector context, log
 search (V1) fields, activity-log events (Administrative, Service Health, Resource Health,
-Recommendation, Security, Autoscale) and the budget summary. Builds on ``_azure_common``, which
+Recommendation, Security, Autoscale) and the budget summary. Builds on ``readers``, which
 must not import this module.
 
 Must not: do I/O, read settings, log, or raise anything but ``PayloadError`` for bad input.
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from aggregator.model import Link, Severity
-from aggregator.sources._azure_common import (
+from aggregator.sources.azure_monitor.readers import (
     JsonMap,
     Text,
     WireModel,

@@ -5,7 +5,7 @@ Owns the shapes of reference FACTS.md sections 1 and 3: ``AzureMonitorMetricAler
 Notification`` and the schemaless ones (legacy Log Analytics, classic metric alerts, the
 Alerts-Management resource), plus ``ACCEPTED``, the list of every accepted shape for error
 messages. Telling the schemaless shapes apart, and a log alert's custom JSON, belong to
-``_azure_schemaless``. Must not do I/O or log; bad input is a ``PayloadError``.
+``schemaless``. Must not do I/O or log; bad input is a ``PayloadError``.
 
 None of these carries an alert-instance id, so ``source_ref`` is built from the identity
 values plus the event timestamp (``<rule>|<targets>|<dimensions>|<timestamp>``), or is the
@@ -24,7 +24,19 @@ from typing import Any
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
-from aggregator.sources._azure_common import (
+from aggregator.sources.azure_monitor.families import (
+    ActivityEvent,
+    Facts,
+    LogSearchFields,
+    MetricCondition,
+    SmartDetectorContext,
+    activity_facts,
+    budget_summary,
+    log_search_facts,
+    metric_facts,
+    smart_detector_facts,
+)
+from aggregator.sources.azure_monitor.readers import (
     FALLBACK_NAME,
     Draft,
     JsonMap,
@@ -46,18 +58,6 @@ from aggregator.sources._azure_common import (
     synthetic_ref,
     text_map,
     validate,
-)
-from aggregator.sources._azure_families import (
-    ActivityEvent,
-    Facts,
-    LogSearchFields,
-    MetricCondition,
-    SmartDetectorContext,
-    activity_facts,
-    budget_summary,
-    log_search_facts,
-    metric_facts,
-    smart_detector_facts,
 )
 
 ACCEPTED = (

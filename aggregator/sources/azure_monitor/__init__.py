@@ -2,9 +2,9 @@
 
 Owns ``parse()``: dispatch on the payload family (reference FACTS.md section 1) and the
 common alert schema (``schemaId: azureMonitorCommonAlertSchema``) with one mapper per
-``monitoringService``. The non-common ("legacy") shapes live in ``_azure_legacy``, bodies
-without ``schemaId`` are told apart in ``_azure_schemaless``, the families both schemas carry
-are mapped in ``_azure_families`` and the shared readers and ``Draft`` are in ``_azure_common``.
+``monitoringService``. The non-common ("legacy") shapes live in ``legacy``, bodies
+without ``schemaId`` are told apart in ``schemaless``, the families both schemas carry
+are mapped in ``families`` and the shared readers and ``Draft`` are in ``readers``.
 Must not do I/O, read settings or log; the only exception it raises is ``PayloadError`` (422,
 with the dotted ``field``).
 
@@ -51,9 +51,24 @@ from pydantic import Field, ValidationError
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
-from aggregator.sources import _azure_legacy as legacy
-from aggregator.sources import _azure_schemaless as schemaless
-from aggregator.sources._azure_common import (
+from aggregator.sources.azure_monitor import legacy, schemaless
+from aggregator.sources.azure_monitor.families import (
+    ActivityEvent,
+    Dimension,
+    Facts,
+    LogSearchFields,
+    MetricCondition,
+    SmartDetectorContext,
+    activity_facts,
+    budget_summary,
+    dimension_facts,
+    dimension_pairs,
+    log_search_facts,
+    metric_facts,
+    search_links,
+    smart_detector_facts,
+)
+from aggregator.sources.azure_monitor.readers import (
     FALLBACK_NAME,
     Draft,
     JsonMap,
@@ -75,22 +90,6 @@ from aggregator.sources._azure_common import (
     synthetic_ref,
     text_map,
     validate,
-)
-from aggregator.sources._azure_families import (
-    ActivityEvent,
-    Dimension,
-    Facts,
-    LogSearchFields,
-    MetricCondition,
-    SmartDetectorContext,
-    activity_facts,
-    budget_summary,
-    dimension_facts,
-    dimension_pairs,
-    log_search_facts,
-    metric_facts,
-    search_links,
-    smart_detector_facts,
 )
 from aggregator.sources.wire import payload_error
 

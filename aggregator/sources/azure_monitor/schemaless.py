@@ -3,7 +3,7 @@
 Owns ``from_schemaless``: which shape such a body is, tried in the order of reference FACTS.md
 section 1 (Alerts-Management resource, legacy Log Analytics, classic metric alert, then any
 object that names the alert), and the last of these, a log alert's custom JSON payload. The
-first three are mapped by ``_azure_legacy``, which shares their code with the shapes that do
+first three are mapped by ``legacy``, which shares their code with the shapes that do
 carry a ``schemaId``. Must not do I/O or log; bad input is a ``PayloadError``.
 
 A custom payload has no timestamp or instance id: it is always firing, starts at
@@ -17,7 +17,13 @@ from typing import Any
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
-from aggregator.sources._azure_common import (
+from aggregator.sources.azure_monitor.legacy import (
+    ACCEPTED,
+    from_alerts_management,
+    from_classic_metric,
+    from_log_analytics,
+)
+from aggregator.sources.azure_monitor.readers import (
     Draft,
     WireModel,
     azure_labels_for,
@@ -27,12 +33,6 @@ from aggregator.sources._azure_common import (
     severity_from,
     synthetic_ref,
     validate,
-)
-from aggregator.sources._azure_legacy import (
-    ACCEPTED,
-    from_alerts_management,
-    from_classic_metric,
-    from_log_analytics,
 )
 
 

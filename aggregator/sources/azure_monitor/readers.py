@@ -3,7 +3,7 @@
 Owns: the lenient wire-model base (case-insensitive keys, numbers accepted as text) and
 ``validate``, the severity/status/time/ARM-ID readers, label/link/identity helpers and
 :class:`Draft`, which turns the collected parts into an ``Alert``. The per-family wire models
-and mappings that build on these live in ``_azure_families``; this module must not import it.
+and mappings that build on these live in ``families``; this module must not import it.
 
 Must not: do I/O, read settings, log, or raise anything but ``PayloadError`` for bad input.
 """
