@@ -24,6 +24,7 @@ from typing import Any
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
+from aggregator.sources.azure_monitor.draft import FALLBACK_NAME, Draft, synthetic_ref
 from aggregator.sources.azure_monitor.families import (
     ActivityEvent,
     Facts,
@@ -37,11 +38,6 @@ from aggregator.sources.azure_monitor.families import (
     smart_detector_facts,
 )
 from aggregator.sources.azure_monitor.readers import (
-    FALLBACK_NAME,
-    Draft,
-    JsonMap,
-    Text,
-    WireModel,
     alert_portal_link,
     azure_labels_for,
     family_key,
@@ -55,10 +51,9 @@ from aggregator.sources.azure_monitor.readers import (
     severity_from,
     severity_from_level,
     status_from,
-    synthetic_ref,
     text_map,
-    validate,
 )
+from aggregator.sources.wire import JsonMap, Text, WireModel, validate
 
 ACCEPTED = (
     "Accepted: the common alert schema (schemaId 'azureMonitorCommonAlertSchema', recommended: "

@@ -17,6 +17,7 @@ from typing import Any
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
+from aggregator.sources.azure_monitor.draft import Draft, synthetic_ref
 from aggregator.sources.azure_monitor.legacy import (
     ACCEPTED,
     from_alerts_management,
@@ -24,16 +25,13 @@ from aggregator.sources.azure_monitor.legacy import (
     from_log_analytics,
 )
 from aggregator.sources.azure_monitor.readers import (
-    Draft,
-    WireModel,
     azure_labels_for,
     http_link,
     joined,
     one_line,
     severity_from,
-    synthetic_ref,
-    validate,
 )
+from aggregator.sources.wire import WireModel, validate
 
 
 class _Custom(WireModel):
