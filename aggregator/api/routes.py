@@ -31,8 +31,11 @@ from aggregator.api.schemas import (
     SilencePage,
     SilenceQuery,
 )
-from aggregator.sources.alertmanager import WIRE_MODEL as ALERTMANAGER_BODY
-from aggregator.sources.azure_monitor import WIRE_MODEL as AZURE_MONITOR_BODY
+from aggregator.model import Source
+from aggregator.sources import SOURCES
+
+_ALERTMANAGER = SOURCES[Source.ALERTMANAGER]
+_AZURE_MONITOR = SOURCES[Source.AZURE_MONITOR]
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,12 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/webhooks/alertmanager", webhooks.alertmanager_webhook,
-          "Receive an Alertmanager webhook (version 4)", IngestOut, 202,
-          body=ALERTMANAGER_BODY, auth="webhook:alertmanager", tag="webhooks"),
-    Route("POST", "/webhooks/azure-monitor", webhooks.azure_monitor_webhook,
-          "Receive an Azure Monitor action-group webhook", IngestOut, 202,
-          body=AZURE_MONITOR_BODY, auth="webhook:azure_monitor", tag="webhooks"),
+    Route("POST", _ALERTMANAGER.path, webhooks.alertmanager_webhook,
+          _ALERTMANAGER.summary, IngestOut, 202,
+          body=_ALERTMANAGER.wire_model, auth="webhook:alertmanager", tag="webhooks"),
+    Route("POST", _AZURE_MONITOR.path, webhooks.azure_monitor_webhook,
+          _AZURE_MONITOR.summary, IngestOut, 202,
+          body=_AZURE_MONITOR.wire_model, auth="webhook:azure_monitor", tag="webhooks"),
     Route("GET", "/api/v1/alerts", alerts.list_alerts, "List alerts, newest first",
           AlertPage, query=AlertQuery, auth="read"),
     Route("GET", "/api/v1/alerts/{alert_id}", alerts.get_alert, "Get one alert", AlertOut,

@@ -23,9 +23,9 @@ from aggregator.api.context import Services, services_of
 from aggregator.api.responses import error_response, json_response
 from aggregator.api.schemas import IngestOut
 from aggregator.errors import PayloadError
-from aggregator.model import Alert, Source
+from aggregator.model import Source
 from aggregator.pipeline.ingest import IngestRequest
-from aggregator.sources import SOURCES
+from aggregator.sources import SOURCES, Parsed
 from aggregator.store.history import add_rejected
 from aggregator.store.tables import RejectedPayloadRow
 
@@ -115,10 +115,10 @@ def _decode(body: bytes, content_type: str) -> object:
 
 
 def _parse(services: Services, source: Source, payload: object, received_at: datetime,
-           body: bytes) -> list[Alert]:
+           body: bytes) -> Parsed:
     try:
-        return SOURCES[source](payload, received_at=received_at,
-                               default_severity=services.settings.default_severity)
+        return SOURCES[source].parse(payload, received_at=received_at,
+                                     default_severity=services.settings.default_severity)
     except PayloadError as exc:
         raise _RejectedError(exc.status, "invalid_payload", exc.message, exc.field,
                         body=body, body_size=len(body)) from exc
@@ -149,13 +149,6 @@ async def _refuse(services: Services, source: Source, request: web.Request,
     return error_response(rejected.status, rejected.code, rejected.message, rejected.field)
 
 
-def _truncated(alerts: list[Alert]) -> int:
-    if not alerts or alerts[0].source is not Source.ALERTMANAGER:
-        return 0
-    value = alerts[0].raw.get("truncated_alerts", 0)
-    return value if isinstance(value, int) else 0
-
-
 async def receive(request: web.Request, source: Source) -> web.Response:
     services = services_of(request)
     started = time.perf_counter()
@@ -164,11 +157,11 @@ async def receive(request: web.Request, source: Source) -> web.Response:
     try:
         body = await _read_body(request, services.settings.max_body_bytes)
         payload = _decode(body, request.content_type if "Content-Type" in request.headers else "")
-        alerts = _parse(services, source, payload, received_at, body)
+        parsed = _parse(services, source, payload, received_at, body)
     except _RejectedError as rejected:
         return await _refuse(services, source, request, rejected, received_at)
 
-    truncated = _truncated(alerts)
+    alerts, truncated = parsed.alerts, parsed.truncated
     try:
         if services.ingest is None:
             raise RuntimeError("ingest used before the application started")

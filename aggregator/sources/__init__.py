@@ -1,21 +1,16 @@
-"""Sources: one pure module per sender, payload in, normalized alerts out; ``SOURCES`` registry."""
+"""Sources: one pure module per sender, payload in, normalized alerts out; the ``SOURCES``
+registry, one line per sender, drives everything source-specific elsewhere (routes, OpenAPI,
+token checks, parsing)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
-
-from aggregator.model import Alert, Severity, Source
+from aggregator.model import Source
 from aggregator.sources import alertmanager, azure_monitor
+from aggregator.sources.spec import Parsed, Parser, SourceSpec, TokenPlace
 
-
-class Parser(Protocol):
-    def __call__(
-        self, payload: object, *, received_at: datetime, default_severity: Severity
-    ) -> list[Alert]: ...
-
-
-SOURCES: dict[Source, Parser] = {
-    Source.ALERTMANAGER: alertmanager.parse,
-    Source.AZURE_MONITOR: azure_monitor.parse,
+SOURCES: dict[Source, SourceSpec] = {
+    Source.ALERTMANAGER: alertmanager.SPEC,
+    Source.AZURE_MONITOR: azure_monitor.SPEC,
 }
+
+__all__ = ["SOURCES", "Parsed", "Parser", "SourceSpec", "TokenPlace"]

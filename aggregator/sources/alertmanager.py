@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Link, Severity, Source, Status
+from aggregator.sources.spec import Parsed, SourceSpec, TokenPlace
 from aggregator.sources.wire import first_error
 
 _GO_ZERO_YEAR = 1
@@ -82,8 +83,9 @@ def parse(
     *,
     received_at: datetime,
     default_severity: Severity = Severity.WARNING,
-) -> list[Alert]:
-    """Turn one webhook message into one alert per entry of ``alerts[]``."""
+) -> Parsed:
+    """Turn one webhook message into one alert per entry of ``alerts[]``; ``truncatedAlerts``
+    is ``Parsed.truncated``."""
     del received_at  # Alertmanager always sends startsAt; kept for the Source protocol.
     if not isinstance(payload, dict):
         raise PayloadError("the body must be a JSON object (an Alertmanager webhook message)")
@@ -141,7 +143,7 @@ def parse(
                 raw=raw,
             )
         )
-    return result
+    return Parsed(result, truncated=message.truncated_alerts)
 
 
 def _label_fingerprint(alert: _AlertmanagerAlert) -> str:
@@ -167,5 +169,12 @@ def _resource(labels: dict[str, str]) -> str:
     return namespace
 
 
-#: The wire model, published for the OpenAPI document.
-WIRE_MODEL = _AlertmanagerWebhook
+SPEC = SourceSpec(
+    source=Source.ALERTMANAGER,
+    parse=parse,
+    wire_model=_AlertmanagerWebhook,
+    path="/webhooks/alertmanager",
+    summary="Receive an Alertmanager webhook (version 4)",
+    token_places=(TokenPlace.BEARER,),
+    token_hint="Authorization: Bearer <token>",  # noqa: S106 (how to send it, not a token)
+)

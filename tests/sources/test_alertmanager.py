@@ -28,7 +28,7 @@ def load(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
 def test_every_capture_parses_one_alert_per_entry(path: Path) -> None:
     payload = json.loads(path.read_text())
-    alerts = alertmanager.parse(payload, received_at=NOW)
+    alerts = alertmanager.parse(payload, received_at=NOW).alerts
     assert len(alerts) == len(payload["alerts"])
     for alert, entry in zip(alerts, payload["alerts"], strict=True):
         assert alert.source is Source.ALERTMANAGER
@@ -40,7 +40,7 @@ def test_every_capture_parses_one_alert_per_entry(path: Path) -> None:
 
 
 def test_firing_alert_fields() -> None:
-    (alert,) = alertmanager.parse(load("firing_single_alert_group.json"), received_at=NOW)
+    (alert,) = alertmanager.parse(load("firing_single_alert_group.json"), received_at=NOW).alerts
     assert alert.status is Status.FIRING
     assert alert.severity is Severity.CRITICAL
     assert alert.summary == "Node is not ready."
@@ -56,7 +56,7 @@ def test_firing_alert_fields() -> None:
 def test_group_status_firing_can_carry_a_resolved_alert() -> None:
     payload = load("partially_resolved_group.json")
     assert payload["status"] == "firing"
-    resolved, firing = alertmanager.parse(payload, received_at=NOW)
+    resolved, firing = alertmanager.parse(payload, received_at=NOW).alerts
     assert resolved.status is Status.RESOLVED
     assert resolved.ends_at == datetime(2026, 11, 26, 19, 20, 42, 638000, tzinfo=UTC)
     assert firing.status is Status.FIRING
@@ -65,7 +65,9 @@ def test_group_status_firing_can_carry_a_resolved_alert() -> None:
 
 def test_truncated_alerts_and_escaped_receiver_are_kept_as_sent() -> None:
     payload = load("truncated_max_alerts_2_no_auth_dotted_receiver.json")
-    alerts = alertmanager.parse(payload, received_at=NOW)
+    parsed = alertmanager.parse(payload, received_at=NOW)
+    assert parsed.truncated == 1
+    alerts = parsed.alerts
     assert {a.raw["truncated_alerts"] for a in alerts} == {1}
     assert {a.raw["receiver"] for a in alerts} == {payload["receiver"]}
     assert "\\." in payload["receiver"]
@@ -76,7 +78,7 @@ def test_fingerprint_matches_alertmanager_when_missing() -> None:
     expected = [entry["fingerprint"] for entry in payload["alerts"]]
     for entry in payload["alerts"]:
         del entry["fingerprint"]
-    refs = [a.source_ref.split("@")[0] for a in alertmanager.parse(payload, received_at=NOW)]
+    refs = [a.source_ref.split("@")[0] for a in alertmanager.parse(payload, received_at=NOW).alerts]
     assert refs == expected
 
 
@@ -93,14 +95,14 @@ def test_severity_label_mapping(label: str | None, expected: Severity) -> None:
         del payload["alerts"][0]["labels"]["severity"]
     else:
         payload["alerts"][0]["labels"]["severity"] = label
-    (alert,) = alertmanager.parse(payload, received_at=NOW)
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
     assert alert.severity is expected
 
 
 def test_missing_severity_uses_configured_default() -> None:
     payload = load("firing_watchdog_group.json")
     payload["alerts"][0]["labels"].pop("severity", None)
-    (alert,) = alertmanager.parse(payload, received_at=NOW, default_severity=Severity.INFO)
+    (alert,) = alertmanager.parse(payload, received_at=NOW, default_severity=Severity.INFO).alerts
     assert alert.severity is Severity.INFO
 
 

@@ -42,7 +42,9 @@ def fragment(name: str) -> dict[str, Any]:
 
 
 def parse_one(payload: object) -> Alert:
-    alerts = azure_monitor.parse(payload, received_at=NOW)
+    parsed = azure_monitor.parse(payload, received_at=NOW)
+    assert parsed.truncated == 0
+    alerts = parsed.alerts
     assert len(alerts) == 1
     return alerts[0]
 
@@ -718,7 +720,7 @@ def test_unrecognized_dict_message_lists_the_accepted_shapes() -> None:
 
 def test_naive_received_at_is_taken_as_utc() -> None:
     payload = load("legacy-log-custom-payload.json")
-    alert = azure_monitor.parse(payload, received_at=NOW.replace(tzinfo=None))[0]
+    alert = azure_monitor.parse(payload, received_at=NOW.replace(tzinfo=None)).alerts[0]
     assert alert.starts_at == NOW
 
 
@@ -820,7 +822,7 @@ ENVELOPES = st.fixed_dictionaries(
 
 def outcome(payload: object) -> list[Alert] | PayloadError:
     try:
-        return azure_monitor.parse(payload, received_at=NOW)
+        return azure_monitor.parse(payload, received_at=NOW).alerts
     except PayloadError as exc:
         return exc
 

@@ -26,19 +26,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from aggregator.errors import PayloadError
-from aggregator.model import Alert, Severity
+from aggregator.model import Alert, Severity, Source
 from aggregator.sources.azure_monitor import legacy, schemaless
 from aggregator.sources.azure_monitor.common import CommonAlert, from_common
 from aggregator.sources.azure_monitor.readers import aware, family_key
+from aggregator.sources.spec import Parsed, SourceSpec, TokenPlace
 from aggregator.sources.wire import Text, WireModel, payload_error, validate
 
 
 class _Probe(WireModel):
     schema_id: Text = None
-
-
-#: The common alert schema's wire model, published for the OpenAPI document.
-WIRE_MODEL = CommonAlert
 
 # --- dispatch ---------------------------------------------------------------------------------
 
@@ -54,8 +51,8 @@ _SCHEMAS: dict[str, _Shape] = {
 
 
 def parse(payload: object, *, received_at: datetime,
-          default_severity: Severity = Severity.WARNING) -> list[Alert]:
-    """One Azure Monitor webhook body (as ``json.loads`` gave it) -> its alert(s).
+          default_severity: Severity = Severity.WARNING) -> Parsed:
+    """One Azure Monitor webhook body (as ``json.loads`` gave it) -> its alert.
 
     ``default_severity`` is accepted for the ``Source`` protocol; Azure alerts without a
     severity (budgets, custom payloads) are ``warning`` whatever it says.
@@ -81,7 +78,19 @@ def parse(payload: object, *, received_at: datetime,
                     f"Unknown Azure Monitor schemaId {schema_id!r}. {legacy.ACCEPTED}",
                     field="schemaId",
                 )
-            return [shape(payload, received_at)]
-        return [schemaless.from_schemaless(payload, received_at)]
+            return Parsed([shape(payload, received_at)])
+        return Parsed([schemaless.from_schemaless(payload, received_at)])
     except ValidationError as exc:  # only from building the Alert itself
         raise payload_error(exc, at="", shape="Azure Monitor payload") from None
+
+
+SPEC = SourceSpec(
+    source=Source.AZURE_MONITOR,
+    parse=parse,
+    wire_model=CommonAlert,
+    path="/webhooks/azure-monitor",
+    summary="Receive an Azure Monitor action-group webhook",
+    # Action groups cannot set headers: the token rides in the URL; Bearer works too.
+    token_places=(TokenPlace.BEARER, TokenPlace.QUERY, TokenPlace.BASIC),
+    token_hint="?token=<token> or https://user:<token>@host/... in the webhook URL",  # noqa: S106
+)
