@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import RootModel, ValidationError
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Source
@@ -36,6 +36,15 @@ from aggregator.sources.wire import Text, WireModel, payload_error, validate
 
 class _Probe(WireModel):
     schema_id: Text = None
+
+
+class AzureMonitorWebhook(RootModel[
+    CommonAlert | legacy.MetricAlert | legacy.ActivityLogAlert | legacy.AppInsightsLogAlert
+    | legacy.BudgetNotification | legacy.LogSearchAlert | legacy.ClassicAlert
+    | legacy.AlertsManagementAlert | schemaless.CustomPayload
+]):
+    """What the endpoint accepts, for the OpenAPI document: the common alert schema
+    (recommended: enable it on the webhook action) or one of the older shapes."""
 
 # --- dispatch ---------------------------------------------------------------------------------
 
@@ -87,7 +96,7 @@ def parse(payload: object, *, received_at: datetime,
 SPEC = SourceSpec(
     source=Source.AZURE_MONITOR,
     parse=parse,
-    wire_model=CommonAlert,
+    wire_model=AzureMonitorWebhook,
     path="/webhooks/azure-monitor",
     summary="Receive an Azure Monitor action-group webhook",
     # Action groups cannot set headers: the token rides in the URL; Bearer works too.

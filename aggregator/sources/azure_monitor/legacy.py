@@ -101,7 +101,9 @@ class _MetricAlertData(WireModel):
     properties: JsonMap = None
 
 
-class _MetricAlert(WireModel):
+class MetricAlert(WireModel):
+    """``schemaId: AzureMonitorMetricAlert``: a metric alert without the common schema."""
+
     data: _MetricAlertData
 
 
@@ -119,7 +121,9 @@ class _ClassicContext(_RuleContext):
     condition: _ClassicCondition | None = None
 
 
-class _ClassicAlert(WireModel):
+class ClassicAlert(WireModel):
+    """No ``schemaId``: a classic (retired) metric or event alert."""
+
     status: Text = None
     context: _ClassicContext
     properties: JsonMap = None
@@ -135,11 +139,15 @@ class _ActivityData(WireModel):
     properties: JsonMap = None
 
 
-class _ActivityLogAlert(WireModel):
+class ActivityLogAlert(WireModel):
+    """``schemaId: Microsoft.Insights/activityLogs``: an activity-log alert."""
+
     data: _ActivityData
 
 
-class _LogSearchAlert(LogSearchFields):
+class LogSearchAlert(LogSearchFields):
+    """No ``schemaId``: a Log Analytics log alert (API up to 2018-04-16), flat."""
+
     subscription_id: Text = None
     alert_rule_name: Text = None
     description: Text = None
@@ -149,8 +157,10 @@ class _LogSearchAlert(LogSearchFields):
     resource_id: Text = None
 
 
-class _AppInsightsLogAlert(WireModel):
-    data: _LogSearchAlert
+class AppInsightsLogAlert(WireModel):
+    """``schemaId: Microsoft.Insights/LogAlert``: an Application Insights log alert."""
+
+    data: LogSearchAlert
 
 
 class _BudgetData(WireModel):
@@ -164,7 +174,9 @@ class _BudgetData(WireModel):
     notification_threshold_amount: Text = None
 
 
-class _Budget(WireModel):
+class BudgetNotification(WireModel):
+    """``schemaId: AIP Budget Notification``: a Cost Management budget."""
+
     data: _BudgetData
 
 
@@ -190,7 +202,9 @@ class _AlertsManagementProperties(WireModel):
     context: Any = None
 
 
-class _AlertsManagementAlert(WireModel):
+class AlertsManagementAlert(WireModel):
+    """No ``schemaId``, ``type: Microsoft.AlertsManagement/alerts``: the alert resource."""
+
     id: Text = None
     name: Text = None
     properties: _AlertsManagementProperties
@@ -245,7 +259,7 @@ def _rule_alert(payload: dict[str, Any], received_at: datetime, context: _RuleCo
 def from_metric_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``AzureMonitorMetricAlert``: ``Activated`` fires, ``Deactivated`` resolves."""
     shape = "Azure Monitor metric alert (AzureMonitorMetricAlert)"
-    data = validate(_MetricAlert, payload, at="", shape=shape).data
+    data = validate(MetricAlert, payload, at="", shape=shape).data
     facts = metric_facts(data.context.condition)
     facts.annotate(condition_type=data.context.condition_type)
     return _rule_alert(payload, received_at, data.context, status=data.status,
@@ -255,7 +269,7 @@ def from_metric_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
 
 def from_classic_metric(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Classic (retired) metric/event alert: top-level ``status`` + ``context``."""
-    alert = validate(_ClassicAlert, payload, at="", shape="Azure classic metric alert")
+    alert = validate(ClassicAlert, payload, at="", shape="Azure classic metric alert")
     condition = alert.context.condition or _ClassicCondition()
     facts = Facts()
     if condition.metric_name:
@@ -273,7 +287,7 @@ def from_classic_metric(payload: dict[str, Any], received_at: datetime) -> Alert
 def from_activity_log(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``Microsoft.Insights/activityLogs``, split by ``eventSource``."""
     shape = "Azure activity log alert (Microsoft.Insights/activityLogs)"
-    data = validate(_ActivityLogAlert, payload, at="", shape=shape).data
+    data = validate(ActivityLogAlert, payload, at="", shape=shape).data
     event = data.context.activity_log
     kind = family_key(event.event_source)
     facts = activity_facts(event, kind, at="data.context.activityLog", shape=shape)
@@ -313,17 +327,17 @@ def from_activity_log(payload: dict[str, Any], received_at: datetime) -> Alert:
 def from_log_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``Microsoft.Insights/LogAlert``: Application Insights log alert, fields under ``data``."""
     shape = "Application Insights log alert (Microsoft.Insights/LogAlert)"
-    fields = validate(_AppInsightsLogAlert, payload, at="", shape=shape).data
+    fields = validate(AppInsightsLogAlert, payload, at="", shape=shape).data
     return _log_search_alert(payload, received_at, fields, service="Application Insights")
 
 
 def from_log_analytics(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Log Analytics log alert (API up to 2018-04-16): flat, no ``schemaId``."""
-    fields = validate(_LogSearchAlert, payload, at="", shape="Log Analytics log alert")
+    fields = validate(LogSearchAlert, payload, at="", shape="Log Analytics log alert")
     return _log_search_alert(payload, received_at, fields, service="Log Analytics")
 
 
-def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: _LogSearchAlert,
+def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: LogSearchAlert,
                       *, service: str) -> Alert:
     facts = log_search_facts(fields, fields.alert_threshold_operator or fields.operator,
                              fields.alert_threshold_value or fields.threshold)
@@ -359,7 +373,7 @@ def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: _L
 def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``AIP Budget Notification``: no timestamp, no instance id; always firing, warning."""
     shape = "Azure budget notification (AIP Budget Notification)"
-    data = validate(_Budget, payload, at="", shape=shape).data
+    data = validate(BudgetNotification, payload, at="", shape=shape).data
     scope = f"/subscriptions/{data.subscription_id}" if data.subscription_id else ""
     if scope and data.resource_group:
         scope = f"{scope}/resourceGroups/{data.resource_group}"
@@ -393,7 +407,7 @@ def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
 def from_alerts_management(payload: dict[str, Any], received_at: datetime) -> Alert:
     """The Alerts-Management resource shape (``type: Microsoft.AlertsManagement/alerts``)."""
     shape = "Azure Alerts Management alert resource"
-    alert = validate(_AlertsManagementAlert, payload, at="", shape=shape)
+    alert = validate(AlertsManagementAlert, payload, at="", shape=shape)
     essentials = alert.properties.essentials
     facts = Facts()
     if family_key(essentials.monitor_service) == "smartdetector":

@@ -34,7 +34,9 @@ from aggregator.sources.azure_monitor.readers import (
 from aggregator.sources.wire import WireModel, validate
 
 
-class _Custom(WireModel):
+class CustomPayload(WireModel):
+    """A log alert's custom JSON payload: any object that names the alert."""
+
     severity: Any = None
     description: Any = None
     subscription_id: Any = None
@@ -63,7 +65,7 @@ def _custom_name(payload: dict[str, Any]) -> str | None:
 
 def from_custom(payload: dict[str, Any], received_at: datetime, name: str) -> Alert:
     """A log alert's custom JSON payload: any object naming the alert; severity default warning."""
-    custom = validate(_Custom, payload, at="", shape="custom log alert payload")
+    custom = validate(CustomPayload, payload, at="", shape="custom log alert payload")
     resource = _scalar(custom.resource_id) or ""
     identity = {"rule_name": one_line(name)}
     subscription = _scalar(custom.subscription_id)
