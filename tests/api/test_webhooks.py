@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.api.helpers import Client, alerts, events, fixture, post, shifted
@@ -141,6 +141,63 @@ async def test_empty_alert_list_is_accepted(client: Client) -> None:
     payload = fixture("alertmanager", "firing_single_alert_group.json")
     payload["alerts"] = []
     assert (await post(client, AM, payload))["received"] == 0
+
+
+async def rejected(client: Client) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await (await client.get("/api/v1/rejected")).json())["items"]
+    return items
+
+
+async def test_alertmanager_alert_without_alertname_is_stored_named_by_its_summary(
+    client: Client,
+) -> None:
+    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    del payload["alerts"][0]["labels"]["alertname"]
+    assert (await post(client, AM, payload))["new"] == 1
+    (item,) = await alerts(client)
+    assert item["name"] == "Node is not ready."
+    assert item["status"] == "firing" and item["severity"] == "critical"
+    assert "alertname" not in item["labels"]
+    assert await rejected(client) == []
+
+
+async def test_alertmanager_alert_with_no_labels_is_422_and_kept(client: Client) -> None:
+    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload["alerts"][0]["labels"] = {}
+    body = await post(client, AM, payload, status=422)
+    assert body["error"]["field"] == "alerts.0.labels"
+    (row,) = await rejected(client)
+    assert row["field"] == "alerts.0.labels" and row["source"] == "alertmanager"
+    assert await alerts(client) == []
+
+
+async def test_alertmanager_resolved_with_go_zero_end_resolves_the_open_alert(
+    client: Client,
+) -> None:
+    firing = fixture("alertmanager", "firing_single_alert_group.json")
+    resolved = copy.deepcopy(firing)
+    resolved["status"] = "resolved"
+    resolved["alerts"][0].update(status="resolved", endsAt="0001-01-01T00:00:00Z")
+    await post(client, AM, firing)
+    before = datetime.now(UTC)
+    assert (await post(client, AM, resolved))["resolved"] == 1
+    after = datetime.now(UTC)
+    (item,) = await alerts(client)
+    assert item["status"] == "resolved" and item["resolved_reason"] == "source"
+    assert before <= datetime.fromisoformat(item["ends_at"]) <= after  # at its receipt
+    assert await alerts(client, status="firing") == []
+    assert await rejected(client) == []
+
+
+async def test_alertmanager_resolved_first_with_go_zero_end_records_the_missing_end(
+    client: Client,
+) -> None:
+    resolved = fixture("alertmanager", "firing_single_alert_group.json")
+    resolved["alerts"][0].update(status="resolved", endsAt="0001-01-01T00:00:00Z")
+    assert (await post(client, AM, resolved))["resolved"] == 1
+    (item,) = await alerts(client)
+    assert item["status"] == "resolved" and item["ends_at"] is not None
+    assert item["raw"]["ends_at_missing"] is True
 
 
 # --- Azure Monitor ---------------------------------------------------------------------------

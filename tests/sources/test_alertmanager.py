@@ -113,11 +113,11 @@ def test_missing_severity_uses_configured_default() -> None:
         (lambda p: p["alerts"][0].pop("startsAt"), "alerts.0.startsAt"),
         (lambda p: p["alerts"][0].update(status="pending"), "alerts.0.status"),
         (lambda p: p["alerts"][0]["labels"].update(severity=3), "alerts.0.labels.severity"),
-        (lambda p: p["alerts"][0]["labels"].pop("alertname"), "alerts.0.labels.alertname"),
+        (lambda p: p["alerts"][0].update(labels={}), "alerts.0.labels"),
         (lambda p: p.update(version="3"), "version"),
         (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt"),
     ],
-    ids=["no-alerts", "no-startsAt", "bad-status", "int-label", "no-alertname", "version-3",
+    ids=["no-alerts", "no-startsAt", "bad-status", "int-label", "no-labels", "version-3",
          "bad-time"],
 )
 def test_invalid_payload_names_the_field(mutate: Any, field: str) -> None:
@@ -129,12 +129,63 @@ def test_invalid_payload_names_the_field(mutate: Any, field: str) -> None:
     assert info.value.status == 422
 
 
-def test_resolved_without_end_is_rejected() -> None:
+@pytest.mark.parametrize("ends_at", ["0001-01-01T00:00:00Z", None], ids=["go-zero", "absent"])
+def test_resolved_without_end_resolves_at_receipt(ends_at: str | None) -> None:
+    payload = load("resolved_group.json")
+    if ends_at is None:
+        del payload["alerts"][0]["endsAt"]
+    else:
+        payload["alerts"][0]["endsAt"] = ends_at
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
+    assert alert.status is Status.RESOLVED
+    assert alert.ends_at == NOW
+    assert alert.raw["ends_at_missing"] is True
+
+
+def test_resolved_without_end_never_ends_before_it_starts() -> None:
     payload = load("resolved_group.json")
     payload["alerts"][0]["endsAt"] = "0001-01-01T00:00:00Z"
-    with pytest.raises(PayloadError) as info:
-        alertmanager.parse(payload, received_at=NOW)
-    assert info.value.field == "alerts.0.endsAt"
+    early = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)  # before startsAt (sender clock ahead)
+    (alert,) = alertmanager.parse(payload, received_at=early).alerts
+    assert alert.ends_at == alert.starts_at
+
+
+def test_resolved_with_an_end_does_not_say_it_was_missing() -> None:
+    for alert in alertmanager.parse(load("partially_resolved_group.json"),
+                                    received_at=NOW).alerts:
+        assert "ends_at_missing" not in alert.raw
+
+
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [
+        ({"summary": "Disk almost full.", "description": "Only 3% left."}, "Disk almost full."),
+        ({"summary": "  ", "description": "Only 3%\nleft on /var."}, "Only 3% left on /var."),
+        ({"runbook_url": "https://runbooks.example/disk"},
+         "instance=db-0:9100, job=node, severity=critical"),
+    ],
+    ids=["summary", "description", "labels"],
+)
+def test_alert_without_alertname_is_named_from_its_text_or_labels(
+    annotations: dict[str, str], expected: str
+) -> None:
+    payload = load("firing_single_alert_group.json")
+    labels = {"severity": "critical", "job": "node", "instance": "db-0:9100"}
+    payload["alerts"][0].update(labels=labels, annotations=annotations)
+    del payload["alerts"][0]["fingerprint"]
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
+    assert alert.name == expected
+    assert alert.labels == labels
+    assert alert.identity == labels  # the name never joins the identity
+    assert alert.severity is Severity.CRITICAL
+    assert alert.status is Status.FIRING
+
+
+def test_empty_alertname_label_is_no_name() -> None:
+    payload = load("firing_single_alert_group.json")
+    payload["alerts"][0]["labels"]["alertname"] = ""
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
+    assert alert.name == "Node is not ready."
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
