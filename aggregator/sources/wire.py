@@ -1,13 +1,15 @@
 """What the source wire models share: the lenient ``WireModel`` base (keys matched without
-regard to case, camelCase aliases, numbers accepted as text), ``validate``, and a pydantic
+regard to case, camelCase aliases, numbers accepted as text), ``validate``, a pydantic
 ``ValidationError`` as the dotted field path and reason of its first error, ready for
-``PayloadError``.
+``PayloadError``, and ``require``, the refusal of fields a model accepts but a real body
+always has.
 
 Must not: know any one source's payload, do I/O or log.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
@@ -41,6 +43,17 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     if error is None:
         return "", str(exc)
     return field, f"{field}: {error['msg']}" if field else str(error["msg"])
+
+
+def require(shape: str, checks: Iterable[tuple[str, str | None]]) -> None:
+    """Refuse a body whose fields fail their checks: each pair is a dotted field and why it
+    fails (``None``: it does not). ``PayloadError`` names the first; the message lists all."""
+    failed = [(field, reason) for field, reason in checks if reason is not None]
+    if not failed:
+        return
+    (field, reason), rest = failed[0], failed[1:]
+    also = "".join(f" Also '{other}' {why}." for other, why in rest)
+    raise PayloadError(f"{shape}: field '{field}' {reason}.{also}", field=field)
 
 
 def payload_error(exc: ValidationError, *, at: str, shape: str) -> PayloadError:

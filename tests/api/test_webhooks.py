@@ -276,6 +276,40 @@ async def test_azure_unknown_monitoring_service_is_stored_not_rejected(client: C
     assert item["raw"]["data"]["alertContext"] == {"whatever": {"nested": [1, 2]}}
 
 
+async def test_azure_common_body_without_the_essentials_is_422_and_kept(client: Client) -> None:
+    payload = {"schemaId": "azureMonitorCommonAlertSchema",
+               "data": {"essentials": {"severity": "Sev9"}}}
+    body = await post(client, AZ, payload, status=422)
+    assert body["error"]["code"] == "invalid_payload"
+    assert body["error"]["field"] == "data.essentials.alertRule"
+    (row,) = await rejected(client)
+    assert row["source"] == "azure_monitor" and row["status_code"] == 422
+    assert row["field"] == "data.essentials.alertRule"
+    assert await alerts(client) == []
+
+
+async def test_azure_common_body_with_an_invalid_essential_is_422_naming_it(
+    client: Client,
+) -> None:
+    payload = fixture("azure_monitor", "common-metric-static.json")
+    payload["data"]["essentials"]["monitorCondition"] = "Pending"
+    body = await post(client, AZ, payload, status=422)
+    assert body["error"]["field"] == "data.essentials.monitorCondition"
+    assert "Fired or Resolved" in body["error"]["message"]
+    (row,) = await rejected(client)
+    assert row["field"] == "data.essentials.monitorCondition"
+
+
+async def test_azure_legacy_body_without_its_rule_name_is_422_and_kept(client: Client) -> None:
+    payload = fixture("azure_monitor", "legacy-metric-alert.json")
+    del payload["data"]["context"]["name"]
+    body = await post(client, AZ, payload, status=422)
+    assert body["error"]["field"] == "data.context.name"
+    (row,) = await rejected(client)
+    assert row["field"] == "data.context.name"
+    assert await alerts(client) == []
+
+
 async def test_every_azure_sample_is_accepted(client: Client) -> None:
     from tests.api.helpers import FIXTURES
 

@@ -8,6 +8,10 @@ has a better text; ``source_ref`` = ``essentials.alertId`` (shared by Fired and 
 identity = the lower-cased rule id (``alertRuleID``, key in any case) or, lacking one, the
 rule name, plus the sorted lower-cased ``alertTargetIDs``.
 
+The essentials a real alert always has are required: ``alertRule``, ``severity`` (Sev0-Sev4),
+``monitorCondition`` (Fired/Resolved), ``firedDateTime`` and ``alertId``; without them a body
+would be stored as a firing "Azure Monitor alert" that pages. Budget alerts (``CostAlerts``)
+are the documented exception: their ``alertRule`` and ``severity`` are null (FACTS.md 2.2).
 A context that does not fit its family's model still gives an alert (the generic mapping)
 with the reason in the annotation ``azure_context_warning``: Azure never retries a 4xx, so
 only a broken envelope (``data``, ``essentials``) is rejected.
@@ -28,11 +32,16 @@ from aggregator.sources.azure_monitor.contexts import SHAPE, mapper_for
 from aggregator.sources.azure_monitor.draft import FALLBACK_NAME, Draft, synthetic_ref
 from aggregator.sources.azure_monitor.families import Facts
 from aggregator.sources.azure_monitor.readers import (
+    COMMON_SEVERITIES,
     alert_portal_link,
     arm_labels,
+    family_key,
     fill_missing,
     http_link,
     joined,
+    lacks_choice,
+    lacks_text,
+    lacks_time,
     normalized_signal_type,
     one_line,
     parse_time,
@@ -40,7 +49,10 @@ from aggregator.sources.azure_monitor.readers import (
     status_from,
     text_map,
 )
-from aggregator.sources.wire import JsonMap, Text, WireModel, validate
+from aggregator.sources.wire import JsonMap, Text, WireModel, require, validate
+
+_ESSENTIALS = "data.essentials"
+_WITHOUT_RULE = frozenset({"costalerts"})  # alertRule and severity are null (budgets)
 
 
 class Essentials(WireModel):
@@ -70,9 +82,24 @@ class CommonAlert(WireModel):
     data: CommonData
 
 
+def _require_essentials(essentials: Essentials) -> None:
+    """Refuse what no real alert lacks (``PayloadError`` at ``data.essentials.<field>``)."""
+    budget = family_key(essentials.monitoring_service) in _WITHOUT_RULE
+    require(SHAPE, [
+        (f"{_ESSENTIALS}.alertRule", None if budget else lacks_text(essentials.alert_rule)),
+        (f"{_ESSENTIALS}.severity", None if budget and essentials.severity is None
+         else lacks_choice(essentials.severity, COMMON_SEVERITIES)),
+        (f"{_ESSENTIALS}.monitorCondition",
+         lacks_choice(essentials.monitor_condition, ("Fired", "Resolved"))),
+        (f"{_ESSENTIALS}.firedDateTime", lacks_time(essentials.fired_date_time)),
+        (f"{_ESSENTIALS}.alertId", lacks_text(essentials.alert_id)),
+    ])
+
+
 def from_common(payload: dict[str, Any], received_at: datetime) -> Alert:
     data = validate(CommonAlert, payload, at="", shape=SHAPE).data
     essentials = data.essentials
+    _require_essentials(essentials)
     family = mapper_for(essentials.monitoring_service)
     context = {} if data.alert_context is None else data.alert_context
     try:

@@ -15,6 +15,15 @@ fingerprint in that case. ``name`` is the rule name where the shape has one; act
 events have none, so theirs is ``Service Health: <incidentType>``, ``Resource Health``,
 ``Advisor recommendation``, ``Security alert`` or ``Activity log: <operationName>``, and
 their identity is event source + resource + operation (+ ``trackingId``).
+
+Each shape requires what its documentation gives every alert of it, the fields that say which
+rule, what state and when (a ``PayloadError`` names the first one missing or unreadable):
+metric alerts ``data.status`` (Activated/Deactivated), ``data.context.name`` and
+``.timestamp``; classic alerts ``status`` (Activated/Resolved), ``context.name`` and
+``.timestamp``; activity-log alerts the event's ``eventSource``, ``operationName`` and
+``eventTimestamp``; log search alerts ``AlertRuleName`` and ``SearchIntervalEndtimeUtc``;
+budgets ``BudgetName``; the Alerts-Management resource its ``name`` (or rule id) and, as in
+the common schema, ``severity`` (Sev0-Sev4), ``monitorCondition`` and ``startDateTime``.
 """
 
 from __future__ import annotations
@@ -38,12 +47,16 @@ from aggregator.sources.azure_monitor.families import (
     smart_detector_facts,
 )
 from aggregator.sources.azure_monitor.readers import (
+    COMMON_SEVERITIES,
     alert_portal_link,
     azure_labels_for,
     family_key,
     fill_missing,
     http_link,
     joined,
+    lacks_choice,
+    lacks_text,
+    lacks_time,
     normalized_signal_type,
     one_line,
     parse_arm_id,
@@ -53,7 +66,7 @@ from aggregator.sources.azure_monitor.readers import (
     status_from,
     text_map,
 )
-from aggregator.sources.wire import JsonMap, Text, WireModel, validate
+from aggregator.sources.wire import JsonMap, Text, WireModel, require, validate
 
 ACCEPTED = (
     "Accepted: the common alert schema (schemaId 'azureMonitorCommonAlertSchema', recommended: "
@@ -260,6 +273,11 @@ def from_metric_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``AzureMonitorMetricAlert``: ``Activated`` fires, ``Deactivated`` resolves."""
     shape = "Azure Monitor metric alert (AzureMonitorMetricAlert)"
     data = validate(MetricAlert, payload, at="", shape=shape).data
+    require(shape, [
+        ("data.status", lacks_choice(data.status, ("Activated", "Deactivated"))),
+        ("data.context.name", lacks_text(data.context.name)),
+        ("data.context.timestamp", lacks_time(data.context.timestamp)),
+    ])
     facts = metric_facts(data.context.condition)
     facts.annotate(condition_type=data.context.condition_type)
     return _rule_alert(payload, received_at, data.context, status=data.status,
@@ -269,7 +287,13 @@ def from_metric_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
 
 def from_classic_metric(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Classic (retired) metric/event alert: top-level ``status`` + ``context``."""
-    alert = validate(ClassicAlert, payload, at="", shape="Azure classic metric alert")
+    shape = "Azure classic metric alert"
+    alert = validate(ClassicAlert, payload, at="", shape=shape)
+    require(shape, [
+        ("status", lacks_choice(alert.status, ("Activated", "Resolved"))),
+        ("context.name", lacks_text(alert.context.name)),
+        ("context.timestamp", lacks_time(alert.context.timestamp)),
+    ])
     condition = alert.context.condition or _ClassicCondition()
     facts = Facts()
     if condition.metric_name:
@@ -289,8 +313,14 @@ def from_activity_log(payload: dict[str, Any], received_at: datetime) -> Alert:
     shape = "Azure activity log alert (Microsoft.Insights/activityLogs)"
     data = validate(ActivityLogAlert, payload, at="", shape=shape).data
     event = data.context.activity_log
+    at = "data.context.activityLog"
+    require(shape, [
+        (f"{at}.eventSource", lacks_text(event.event_source)),
+        (f"{at}.operationName", lacks_text(event.operation_name)),
+        (f"{at}.eventTimestamp", lacks_time(event.event_timestamp)),
+    ])
     kind = family_key(event.event_source)
-    facts = activity_facts(event, kind, at="data.context.activityLog", shape=shape)
+    facts = activity_facts(event, kind, at=at, shape=shape)
     resource = event.resource_id or (
         f"/subscriptions/{event.subscription_id}" if event.subscription_id else "")
     identity = {"event_source": kind or "unknown"}
@@ -328,13 +358,23 @@ def from_log_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``Microsoft.Insights/LogAlert``: Application Insights log alert, fields under ``data``."""
     shape = "Application Insights log alert (Microsoft.Insights/LogAlert)"
     fields = validate(AppInsightsLogAlert, payload, at="", shape=shape).data
+    _require_log_search(fields, at="data.", shape=shape)
     return _log_search_alert(payload, received_at, fields, service="Application Insights")
 
 
 def from_log_analytics(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Log Analytics log alert (API up to 2018-04-16): flat, no ``schemaId``."""
-    fields = validate(LogSearchAlert, payload, at="", shape="Log Analytics log alert")
+    shape = "Log Analytics log alert"
+    fields = validate(LogSearchAlert, payload, at="", shape=shape)
+    _require_log_search(fields, at="", shape=shape)
     return _log_search_alert(payload, received_at, fields, service="Log Analytics")
+
+
+def _require_log_search(fields: LogSearchAlert, *, at: str, shape: str) -> None:
+    require(shape, [
+        (f"{at}AlertRuleName", lacks_text(fields.alert_rule_name)),
+        (f"{at}SearchIntervalEndtimeUtc", lacks_time(fields.search_interval_endtime_utc)),
+    ])
 
 
 def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: LogSearchAlert,
@@ -374,6 +414,7 @@ def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``AIP Budget Notification``: no timestamp, no instance id; always firing, warning."""
     shape = "Azure budget notification (AIP Budget Notification)"
     data = validate(BudgetNotification, payload, at="", shape=shape).data
+    require(shape, [("data.BudgetName", lacks_text(data.budget_name))])
     scope = f"/subscriptions/{data.subscription_id}" if data.subscription_id else ""
     if scope and data.resource_group:
         scope = f"{scope}/resourceGroups/{data.resource_group}"
@@ -409,6 +450,14 @@ def from_alerts_management(payload: dict[str, Any], received_at: datetime) -> Al
     shape = "Azure Alerts Management alert resource"
     alert = validate(AlertsManagementAlert, payload, at="", shape=shape)
     essentials = alert.properties.essentials
+    at = "properties.essentials"
+    require(shape, [
+        ("name", lacks_text(alert.name or parse_arm_id(essentials.alert_rule).resource_name)),
+        (f"{at}.severity", lacks_choice(essentials.severity, COMMON_SEVERITIES)),
+        (f"{at}.monitorCondition", lacks_choice(essentials.monitor_condition,
+                                                ("Fired", "Resolved"))),
+        (f"{at}.startDateTime", lacks_time(essentials.start_date_time)),
+    ])
     facts = Facts()
     if family_key(essentials.monitor_service) == "smartdetector":
         try:

@@ -1,6 +1,7 @@
 """Small readers every Azure Monitor payload shape shares (private to ``azure_monitor``).
 
-Owns: severity, level, status and time readers, text and label helpers (one line, HTML
+Owns: severity, level, status and time readers, the reasons a required field fails
+(``lacks_text``, ``lacks_choice``, ``lacks_time``), text and label helpers (one line, HTML
 stripped, JSON-ish values as label text, sorted identity parts), the ARM resource-ID parser and
 the ``azure_*`` labels it gives, ``family_key`` (the spelling-blind lookup key), links
 (http(s) only, the Alerts-Management portal link, Smart Detection anchors) and ``aware``. The
@@ -152,6 +153,32 @@ def joined(items: list[str]) -> str:
 
 def is_truthy(value: str | None) -> bool:
     return plain_key(value) in {"true", "1", "yes"}
+
+
+# --- what a real alert always carries (reasons for ``wire.require``) -------------------------
+
+COMMON_SEVERITIES = ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4")
+
+
+def lacks_text(value: str | None) -> str | None:
+    """Why ``value`` is no required text, or ``None`` when it is one."""
+    return None if value and value.strip() else "is required"
+
+
+def lacks_choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """Why ``value`` is none of ``allowed`` (compared as ``plain_key``), or ``None``."""
+    if not value or not value.strip():
+        return "is required"
+    if plain_key(value) in {plain_key(choice) for choice in allowed}:
+        return None
+    return f"must be {', '.join(allowed[:-1])} or {allowed[-1]}"
+
+
+def lacks_time(value: str | None) -> str | None:
+    """Why ``value`` is no time ``parse_time`` can read, or ``None``."""
+    if not value or not value.strip():
+        return "is required"
+    return None if parse_time(value) else "must be a date and time (ISO 8601)"
 
 
 # --- ARM resource IDs -----------------------------------------------------------------------

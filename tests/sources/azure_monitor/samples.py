@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from aggregator.errors import PayloadError
 from aggregator.model import Alert
 from aggregator.sources import azure_monitor
 
@@ -57,3 +60,11 @@ def common(service: str, context: object, **essentials: Any) -> dict[str, Any]:
     base.update(essentials)
     return {"schemaId": "azureMonitorCommonAlertSchema",
             "data": {"essentials": base, "alertContext": context, "customProperties": None}}
+
+
+def refused(payload: object) -> PayloadError:
+    """The ``PayloadError`` (always 422) that ``payload`` is refused with."""
+    with pytest.raises(PayloadError) as caught:
+        azure_monitor.parse(payload, received_at=NOW)
+    assert caught.value.status == 422
+    return caught.value

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from aggregator.model import Severity, Status
-from tests.sources.azure_monitor.samples import NOW, SUB, load, parse_one
+from tests.sources.azure_monitor.samples import NOW, SUB, load, parse_one, refused
 
 # --- common schema details --------------------------------------------------------------------
 
@@ -70,24 +70,92 @@ def test_no_portal_link_when_alert_id_is_not_an_alerts_management_id() -> None:
         ("2019-08-25T13:11:34+02:00", datetime(2019, 8, 25, 11, 11, 34, tzinfo=UTC)),
         ("3/22/2019 1:36:31 PM", datetime(2019, 3, 22, 13, 36, 31, tzinfo=UTC)),
         ("2019-03-22T13:36:31", datetime(2019, 3, 22, 13, 36, 31, tzinfo=UTC)),
-        ("not a time", NOW),
-        ("", NOW),
-        (None, NOW),
-        (1234, NOW),
     ],
-    ids=["3-digits-Z", "7-digits-Z", "7-digits-offset", "other-offset", "us-style", "naive",
-         "garbage", "empty", "null", "number"],
+    ids=["3-digits-Z", "7-digits-Z", "7-digits-offset", "other-offset", "us-style", "naive"],
 )
-def test_fired_date_time_formats_and_fallback(fired: object, expected: datetime) -> None:
+def test_fired_date_time_formats(fired: object, expected: datetime) -> None:
     payload = load("common-metric-static.json")
     payload["data"]["essentials"]["firedDateTime"] = fired
     assert parse_one(payload).starts_at == expected
 
 
-def test_missing_fired_date_time_falls_back_to_received_at() -> None:
+# A body whose firedDateTime is missing or unreadable is no real alert: refused (it used to
+# start at received_at).
+@pytest.mark.parametrize("fired", ["not a time", "", None, 1234, "<absent>"],
+                         ids=["garbage", "empty", "null", "number", "absent"])
+def test_missing_or_unreadable_fired_date_time_is_refused(fired: object) -> None:
     payload = load("common-metric-static.json")
+    if fired == "<absent>":
+        del payload["data"]["essentials"]["firedDateTime"]
+    else:
+        payload["data"]["essentials"]["firedDateTime"] = fired
+    assert refused(payload).field == "data.essentials.firedDateTime"
+
+
+# --- the essentials a real alert always has ---------------------------------------------------
+
+
+def test_body_without_the_essentials_is_refused_naming_the_first_and_listing_all() -> None:
+    error = refused({"schemaId": "azureMonitorCommonAlertSchema",
+                     "data": {"essentials": {"severity": "Sev9"}}})
+    assert error.field == "data.essentials.alertRule"
+    for field in ("alertRule", "severity", "monitorCondition", "firedDateTime", "alertId"):
+        assert f"'data.essentials.{field}'" in error.message
+    assert "Sev0, Sev1, Sev2, Sev3 or Sev4" in error.message
+
+
+ABSENT = object()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("alertRule", ABSENT), ("alertRule", None), ("alertRule", ""), ("alertRule", "  "),
+        ("severity", ABSENT), ("severity", None), ("severity", "Sev9"), ("severity", "High"),
+        ("severity", "3"),
+        ("monitorCondition", ABSENT), ("monitorCondition", "Pending"),
+        ("monitorCondition", "Activated"),
+        ("firedDateTime", ABSENT),
+        ("alertId", ABSENT), ("alertId", ""),
+    ],
+    ids=lambda value: "absent" if value is ABSENT else repr(value),
+)
+def test_a_missing_or_invalid_essential_is_refused(key: str, value: object) -> None:
+    payload = load("common-metric-static.json")
+    essentials = payload["data"]["essentials"]
+    if value is ABSENT:
+        del essentials[key]
+    else:
+        essentials[key] = value
+    error = refused(payload)
+    assert error.field == f"data.essentials.{key}"
+    assert f"'data.essentials.{key}'" in error.message
+
+
+@pytest.mark.parametrize(("severity", "condition"), [("sev2", "fired"), ("SEV 0", "RESOLVED")])
+def test_essentials_match_without_regard_to_case_or_spacing(severity: str,
+                                                            condition: str) -> None:
+    payload = load("common-metric-static.json")
+    payload["data"]["essentials"].update(severity=severity, monitorCondition=condition)
+    assert parse_one(payload).name == "test-metricAlertRule"
+
+
+def test_budget_alerts_may_lack_rule_and_severity_but_nothing_else() -> None:
+    payload = load("common-cost-budget-actual.json")
+    assert payload["data"]["essentials"]["alertRule"] is None
+    assert parse_one(payload).severity is Severity.WARNING
+    payload["data"]["essentials"]["severity"] = "Sev9"
+    assert refused(payload).field == "data.essentials.severity"
+    payload["data"]["essentials"]["severity"] = None
     del payload["data"]["essentials"]["firedDateTime"]
-    assert parse_one(payload).starts_at == NOW
+    assert refused(payload).field == "data.essentials.firedDateTime"
+
+
+def test_unknown_monitoring_service_needs_the_essentials_too() -> None:
+    payload = load("common-metric-static.json")
+    payload["data"]["essentials"]["monitoringService"] = "Nagios"
+    del payload["data"]["essentials"]["alertRule"]
+    assert refused(payload).field == "data.essentials.alertRule"
 
 
 def test_resolved_without_resolved_date_time_ends_at_received_at() -> None:
