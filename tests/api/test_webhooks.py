@@ -310,6 +310,16 @@ async def test_azure_legacy_body_without_its_rule_name_is_422_and_kept(client: C
     assert await alerts(client) == []
 
 
+async def test_log_analytics_severity_low_is_stored_as_info(client: Client) -> None:
+    for name, severity in [("legacy-log-analytics.json", "Low"),
+                           ("legacy-log-analytics-v1-test-action.json", "High")]:
+        payload = fixture("azure_monitor", name)
+        payload["Severity"] = severity
+        assert (await post(client, AZ, payload))["new"] == 1
+    by_name = {item["name"]: item["severity"] for item in await alerts(client)}
+    assert by_name == {"AcmeRule": "info", "test-logAlertRule-v1-metricMeasurement": "critical"}
+
+
 async def test_every_azure_sample_is_accepted(client: Client) -> None:
     from tests.api.helpers import FIXTURES
 

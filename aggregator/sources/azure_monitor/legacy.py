@@ -63,6 +63,7 @@ from aggregator.sources.azure_monitor.readers import (
     parse_time,
     severity_from,
     severity_from_level,
+    severity_from_log_search,
     status_from,
     text_map,
 )
@@ -396,7 +397,7 @@ def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: Lo
             identity, fields.search_interval_endtime_utc or received_at.isoformat()),
         name=name,
         status=Status.FIRING,
-        severity=severity_from(fields.severity) or Severity.WARNING,
+        severity=severity_from_log_search(fields.severity) or Severity.WARNING,
         starts_at=parse_time(fields.search_interval_endtime_utc) or received_at,
         summary=facts.summary,
         description=fields.description or "",

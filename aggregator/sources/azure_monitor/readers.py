@@ -51,6 +51,10 @@ _SECURITY_SEVERITIES = {
     "critical": Severity.CRITICAL, "high": Severity.ERROR, "medium": Severity.WARNING,
     "low": Severity.INFO, "informational": Severity.INFO,
 }
+# Log Analytics' scale, lowest to highest: Low (info), Medium (warning), High (critical).
+_LOG_SEARCH_SEVERITIES = {
+    "low": Severity.INFO, "medium": Severity.WARNING, "high": Severity.CRITICAL,
+}
 _STATUSES = {
     "fired": Status.FIRING, "activated": Status.FIRING, "active": Status.FIRING,
     "resolved": Status.RESOLVED, "deactivated": Status.RESOLVED,
@@ -65,6 +69,12 @@ def plain_key(value: str | None) -> str:
 def severity_from(value: str | None) -> Severity | None:
     """``Sev0``..``Sev4``, bare digits ``"0"``..``"4"`` or words; ``None`` if unknown."""
     return _SEVERITIES.get(plain_key(value))
+
+
+def severity_from_log_search(value: str | None) -> Severity | None:
+    """Legacy log search alerts: the digits or words of ``severity_from``, or Log Analytics'
+    own scale (older OMS alerts, upgraded workspaces): High, Medium, Low."""
+    return severity_from(value) or _LOG_SEARCH_SEVERITIES.get(plain_key(value))
 
 
 def severity_from_level(value: str | None) -> Severity | None:

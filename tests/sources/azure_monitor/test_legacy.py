@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.model import Status
+from aggregator.model import Severity, Status
 from tests.sources.azure_monitor.samples import load, parse_one, refused
 
 
@@ -86,3 +86,27 @@ def test_alerts_management_resource_needs_a_name_or_a_rule() -> None:
     del payload["properties"]["essentials"]["alertRule"]
     assert refused(payload).field == "name"
 
+
+# --- Log Analytics' severity scale ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [("Low", Severity.INFO), ("Medium", Severity.WARNING), ("High", Severity.CRITICAL),
+     ("low", Severity.INFO), ("Warning", Severity.WARNING), ("Critical", Severity.CRITICAL),
+     ("Informational", Severity.INFO), ("0", Severity.CRITICAL), ("3", Severity.INFO),
+     ("bogus", Severity.WARNING)],
+)
+@pytest.mark.parametrize("sample", ["legacy-log-analytics.json",
+                                    "legacy-log-analytics-v1-test-action.json"],
+                         ids=["oms", "upgraded-workspace"])
+def test_log_analytics_severity_scale(sample: str, severity: str, expected: Severity) -> None:
+    payload = load(sample)
+    payload["Severity"] = severity
+    assert parse_one(payload).severity is expected
+
+
+def test_application_insights_log_alert_reads_the_same_scale() -> None:
+    payload = load("legacy-app-insights-log.json")
+    payload["data"]["Severity"] = "Low"
+    assert parse_one(payload).severity is Severity.INFO
