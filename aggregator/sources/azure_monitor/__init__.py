@@ -46,6 +46,7 @@ class AzureMonitorWebhook(RootModel[
     """What the endpoint accepts, for the OpenAPI document: the common alert schema
     (recommended: enable it on the webhook action) or one of the older shapes."""
 
+
 # --- dispatch ---------------------------------------------------------------------------------
 
 _Shape = Callable[[dict[str, Any], datetime], Alert]

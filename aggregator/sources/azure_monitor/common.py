@@ -79,6 +79,8 @@ class CommonData(WireModel):
 
 
 class CommonAlert(WireModel):
+    """``schemaId: azureMonitorCommonAlertSchema``: the common alert schema."""
+
     data: CommonData
 
 
