@@ -2,20 +2,28 @@
 
 Pure: payload in, alerts out. Each entry of ``alerts[]`` is judged by its own ``status``
 and timestamps, because a group whose ``status`` is firing can carry resolved alerts.
-``endsAt`` of ``0001-01-01T00:00:00Z`` is Go's zero time and means "unset". The
-regex-escaped ``receiver`` is kept as sent, and ``truncatedAlerts`` is recorded on every
-alert of the message so a reader knows the group was cut by ``max_alerts``.
+``endsAt`` of ``0001-01-01T00:00:00Z`` is Go's zero time and means "unset"; a resolved alert
+without an end resolves at its receipt (``raw["ends_at_missing"]``). The regex-escaped
+``receiver`` is kept as sent, and ``truncatedAlerts`` is recorded on every alert of the message
+(and returned as ``Parsed.truncated``) so a reader knows the group was cut by ``max_alerts``.
+
+An alert needs a non-empty label set and nothing more, as in Alertmanager's own API: a 4xx
+would lose its page (Alertmanager sends the same message again at each group_interval, to be
+refused again). Its name is the
+``alertname`` label, else the ``summary`` annotation, else ``description``, else its sorted
+labels (``k=v, ...``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Link, Severity, Source, Status
+from aggregator.sources.spec import Parsed, SourceSpec, TokenPlace
 from aggregator.sources.wire import first_error
 
 _GO_ZERO_YEAR = 1
@@ -77,14 +85,29 @@ def _ends_at(alert: _AlertmanagerAlert) -> datetime | None:
     return alert.ends_at
 
 
+def _name(alert: _AlertmanagerAlert) -> str:
+    """``alertname``, else the ``summary`` or ``description`` annotation (on one line), else
+    the sorted labels: a name that says something, never a placeholder."""
+    alertname = alert.labels.get("alertname", "")
+    if alertname.strip():
+        return alertname
+    for key in ("summary", "description"):
+        text = " ".join(alert.annotations.get(key, "").split())
+        if text:
+            return text
+    return ", ".join(f"{name}={value}" for name, value in sorted(alert.labels.items()))
+
+
 def parse(
     payload: object,
     *,
     received_at: datetime,
     default_severity: Severity = Severity.WARNING,
-) -> list[Alert]:
-    """Turn one webhook message into one alert per entry of ``alerts[]``."""
-    del received_at  # Alertmanager always sends startsAt; kept for the Source protocol.
+) -> Parsed:
+    """Turn one webhook message into one alert per entry of ``alerts[]``; ``truncatedAlerts``
+    is ``Parsed.truncated``."""
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
     if not isinstance(payload, dict):
         raise PayloadError("the body must be a JSON object (an Alertmanager webhook message)")
     try:
@@ -101,9 +124,9 @@ def parse(
     raw_alerts: list[Any] = payload["alerts"]
     result: list[Alert] = []
     for index, entry in enumerate(message.alerts):
-        if "alertname" not in entry.labels:
-            raise PayloadError("every alert needs an 'alertname' label",
-                               field=f"alerts.{index}.labels.alertname")
+        if not entry.labels:
+            raise PayloadError("every alert needs at least one label",
+                               field=f"alerts.{index}.labels")
         for key in ("starts_at", "ends_at"):
             value = getattr(entry, key)
             if value is not None and value.tzinfo is None:
@@ -112,8 +135,6 @@ def parse(
                                    field=f"alerts.{index}.{wire_name}")
         status = Status(entry.status)
         ends_at = _ends_at(entry)
-        if status is Status.RESOLVED and ends_at is None:
-            raise PayloadError("a resolved alert needs endsAt", field=f"alerts.{index}.endsAt")
         raw: dict[str, Any] = {
             "alert": raw_alerts[index],
             "receiver": message.receiver,
@@ -121,11 +142,17 @@ def parse(
             "external_url": message.external_url,
             "truncated_alerts": message.truncated_alerts,
         }
+        if status is Status.RESOLVED and ends_at is None:
+            # Resolved without an end (no endsAt, or Go's zero time): refusing it would leave
+            # the open alert firing for good, so it ends when it was received (never before it
+            # started), and raw says the sender gave no end.
+            ends_at = max(received_at, entry.starts_at)
+            raw["ends_at_missing"] = True
         result.append(
             Alert(
                 source=Source.ALERTMANAGER,
                 source_ref=f"{_label_fingerprint(entry)}@{entry.starts_at.isoformat()}",
-                name=entry.labels["alertname"],
+                name=_name(entry),
                 status=status,
                 severity=severity_of(entry.labels, default_severity),
                 summary=entry.annotations.get("summary", "")
@@ -141,7 +168,7 @@ def parse(
                 raw=raw,
             )
         )
-    return result
+    return Parsed(result, truncated=message.truncated_alerts)
 
 
 def _label_fingerprint(alert: _AlertmanagerAlert) -> str:
@@ -167,5 +194,12 @@ def _resource(labels: dict[str, str]) -> str:
     return namespace
 
 
-#: The wire model, published for the OpenAPI document.
-WIRE_MODEL = _AlertmanagerWebhook
+SPEC = SourceSpec(
+    source=Source.ALERTMANAGER,
+    parse=parse,
+    wire_model=_AlertmanagerWebhook,
+    path="/webhooks/alertmanager",
+    summary="Receive an Alertmanager webhook (version 4)",
+    token_places=(TokenPlace.BEARER,),
+    token_hint="Authorization: Bearer <token>",  # noqa: S106 (how to send it, not a token)
+)

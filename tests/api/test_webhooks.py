@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.api.helpers import Client, alerts, events, fixture, post, shifted
@@ -143,6 +143,63 @@ async def test_empty_alert_list_is_accepted(client: Client) -> None:
     assert (await post(client, AM, payload))["received"] == 0
 
 
+async def rejected(client: Client) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await (await client.get("/api/v1/rejected")).json())["items"]
+    return items
+
+
+async def test_alertmanager_alert_without_alertname_is_stored_named_by_its_summary(
+    client: Client,
+) -> None:
+    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    del payload["alerts"][0]["labels"]["alertname"]
+    assert (await post(client, AM, payload))["new"] == 1
+    (item,) = await alerts(client)
+    assert item["name"] == "Node is not ready."
+    assert item["status"] == "firing" and item["severity"] == "critical"
+    assert "alertname" not in item["labels"]
+    assert await rejected(client) == []
+
+
+async def test_alertmanager_alert_with_no_labels_is_422_and_kept(client: Client) -> None:
+    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload["alerts"][0]["labels"] = {}
+    body = await post(client, AM, payload, status=422)
+    assert body["error"]["field"] == "alerts.0.labels"
+    (row,) = await rejected(client)
+    assert row["field"] == "alerts.0.labels" and row["source"] == "alertmanager"
+    assert await alerts(client) == []
+
+
+async def test_alertmanager_resolved_with_go_zero_end_resolves_the_open_alert(
+    client: Client,
+) -> None:
+    firing = fixture("alertmanager", "firing_single_alert_group.json")
+    resolved = copy.deepcopy(firing)
+    resolved["status"] = "resolved"
+    resolved["alerts"][0].update(status="resolved", endsAt="0001-01-01T00:00:00Z")
+    await post(client, AM, firing)
+    before = datetime.now(UTC)
+    assert (await post(client, AM, resolved))["resolved"] == 1
+    after = datetime.now(UTC)
+    (item,) = await alerts(client)
+    assert item["status"] == "resolved" and item["resolved_reason"] == "source"
+    assert before <= datetime.fromisoformat(item["ends_at"]) <= after  # at its receipt
+    assert await alerts(client, status="firing") == []
+    assert await rejected(client) == []
+
+
+async def test_alertmanager_resolved_first_with_go_zero_end_records_the_missing_end(
+    client: Client,
+) -> None:
+    resolved = fixture("alertmanager", "firing_single_alert_group.json")
+    resolved["alerts"][0].update(status="resolved", endsAt="0001-01-01T00:00:00Z")
+    assert (await post(client, AM, resolved))["resolved"] == 1
+    (item,) = await alerts(client)
+    assert item["status"] == "resolved" and item["ends_at"] is not None
+    assert item["raw"]["ends_at_missing"] is True
+
+
 # --- Azure Monitor ---------------------------------------------------------------------------
 
 
@@ -238,6 +295,50 @@ async def test_azure_unknown_monitoring_service_is_stored_not_rejected(client: C
     assert item["name"] == "test-metricAlertRule"
     assert item["severity"] == "info"
     assert item["raw"]["data"]["alertContext"] == {"whatever": {"nested": [1, 2]}}
+
+
+async def test_azure_common_body_without_the_essentials_is_422_and_kept(client: Client) -> None:
+    payload = {"schemaId": "azureMonitorCommonAlertSchema",
+               "data": {"essentials": {"severity": "Sev9"}}}
+    body = await post(client, AZ, payload, status=422)
+    assert body["error"]["code"] == "invalid_payload"
+    assert body["error"]["field"] == "data.essentials.alertRule"
+    (row,) = await rejected(client)
+    assert row["source"] == "azure_monitor" and row["status_code"] == 422
+    assert row["field"] == "data.essentials.alertRule"
+    assert await alerts(client) == []
+
+
+async def test_azure_common_body_with_an_invalid_essential_is_422_naming_it(
+    client: Client,
+) -> None:
+    payload = fixture("azure_monitor", "common-metric-static.json")
+    payload["data"]["essentials"]["monitorCondition"] = "Pending"
+    body = await post(client, AZ, payload, status=422)
+    assert body["error"]["field"] == "data.essentials.monitorCondition"
+    assert "Fired or Resolved" in body["error"]["message"]
+    (row,) = await rejected(client)
+    assert row["field"] == "data.essentials.monitorCondition"
+
+
+async def test_azure_legacy_body_without_its_rule_name_is_422_and_kept(client: Client) -> None:
+    payload = fixture("azure_monitor", "legacy-metric-alert.json")
+    del payload["data"]["context"]["name"]
+    body = await post(client, AZ, payload, status=422)
+    assert body["error"]["field"] == "data.context.name"
+    (row,) = await rejected(client)
+    assert row["field"] == "data.context.name"
+    assert await alerts(client) == []
+
+
+async def test_log_analytics_severity_low_is_stored_as_info(client: Client) -> None:
+    for name, severity in [("legacy-log-analytics.json", "Low"),
+                           ("legacy-log-analytics-v1-test-action.json", "High")]:
+        payload = fixture("azure_monitor", name)
+        payload["Severity"] = severity
+        assert (await post(client, AZ, payload))["new"] == 1
+    by_name = {item["name"]: item["severity"] for item in await alerts(client)}
+    assert by_name == {"AcmeRule": "info", "test-logAlertRule-v1-metricMeasurement": "critical"}
 
 
 async def test_every_azure_sample_is_accepted(client: Client) -> None:

@@ -28,7 +28,7 @@ def load(name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
 def test_every_capture_parses_one_alert_per_entry(path: Path) -> None:
     payload = json.loads(path.read_text())
-    alerts = alertmanager.parse(payload, received_at=NOW)
+    alerts = alertmanager.parse(payload, received_at=NOW).alerts
     assert len(alerts) == len(payload["alerts"])
     for alert, entry in zip(alerts, payload["alerts"], strict=True):
         assert alert.source is Source.ALERTMANAGER
@@ -40,7 +40,7 @@ def test_every_capture_parses_one_alert_per_entry(path: Path) -> None:
 
 
 def test_firing_alert_fields() -> None:
-    (alert,) = alertmanager.parse(load("firing_single_alert_group.json"), received_at=NOW)
+    (alert,) = alertmanager.parse(load("firing_single_alert_group.json"), received_at=NOW).alerts
     assert alert.status is Status.FIRING
     assert alert.severity is Severity.CRITICAL
     assert alert.summary == "Node is not ready."
@@ -56,7 +56,7 @@ def test_firing_alert_fields() -> None:
 def test_group_status_firing_can_carry_a_resolved_alert() -> None:
     payload = load("partially_resolved_group.json")
     assert payload["status"] == "firing"
-    resolved, firing = alertmanager.parse(payload, received_at=NOW)
+    resolved, firing = alertmanager.parse(payload, received_at=NOW).alerts
     assert resolved.status is Status.RESOLVED
     assert resolved.ends_at == datetime(2026, 11, 26, 19, 20, 42, 638000, tzinfo=UTC)
     assert firing.status is Status.FIRING
@@ -65,7 +65,9 @@ def test_group_status_firing_can_carry_a_resolved_alert() -> None:
 
 def test_truncated_alerts_and_escaped_receiver_are_kept_as_sent() -> None:
     payload = load("truncated_max_alerts_2_no_auth_dotted_receiver.json")
-    alerts = alertmanager.parse(payload, received_at=NOW)
+    parsed = alertmanager.parse(payload, received_at=NOW)
+    assert parsed.truncated == 1
+    alerts = parsed.alerts
     assert {a.raw["truncated_alerts"] for a in alerts} == {1}
     assert {a.raw["receiver"] for a in alerts} == {payload["receiver"]}
     assert "\\." in payload["receiver"]
@@ -76,7 +78,7 @@ def test_fingerprint_matches_alertmanager_when_missing() -> None:
     expected = [entry["fingerprint"] for entry in payload["alerts"]]
     for entry in payload["alerts"]:
         del entry["fingerprint"]
-    refs = [a.source_ref.split("@")[0] for a in alertmanager.parse(payload, received_at=NOW)]
+    refs = [a.source_ref.split("@")[0] for a in alertmanager.parse(payload, received_at=NOW).alerts]
     assert refs == expected
 
 
@@ -93,14 +95,14 @@ def test_severity_label_mapping(label: str | None, expected: Severity) -> None:
         del payload["alerts"][0]["labels"]["severity"]
     else:
         payload["alerts"][0]["labels"]["severity"] = label
-    (alert,) = alertmanager.parse(payload, received_at=NOW)
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
     assert alert.severity is expected
 
 
 def test_missing_severity_uses_configured_default() -> None:
     payload = load("firing_watchdog_group.json")
     payload["alerts"][0]["labels"].pop("severity", None)
-    (alert,) = alertmanager.parse(payload, received_at=NOW, default_severity=Severity.INFO)
+    (alert,) = alertmanager.parse(payload, received_at=NOW, default_severity=Severity.INFO).alerts
     assert alert.severity is Severity.INFO
 
 
@@ -111,11 +113,11 @@ def test_missing_severity_uses_configured_default() -> None:
         (lambda p: p["alerts"][0].pop("startsAt"), "alerts.0.startsAt"),
         (lambda p: p["alerts"][0].update(status="pending"), "alerts.0.status"),
         (lambda p: p["alerts"][0]["labels"].update(severity=3), "alerts.0.labels.severity"),
-        (lambda p: p["alerts"][0]["labels"].pop("alertname"), "alerts.0.labels.alertname"),
+        (lambda p: p["alerts"][0].update(labels={}), "alerts.0.labels"),
         (lambda p: p.update(version="3"), "version"),
         (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt"),
     ],
-    ids=["no-alerts", "no-startsAt", "bad-status", "int-label", "no-alertname", "version-3",
+    ids=["no-alerts", "no-startsAt", "bad-status", "int-label", "no-labels", "version-3",
          "bad-time"],
 )
 def test_invalid_payload_names_the_field(mutate: Any, field: str) -> None:
@@ -127,12 +129,63 @@ def test_invalid_payload_names_the_field(mutate: Any, field: str) -> None:
     assert info.value.status == 422
 
 
-def test_resolved_without_end_is_rejected() -> None:
+@pytest.mark.parametrize("ends_at", ["0001-01-01T00:00:00Z", None], ids=["go-zero", "absent"])
+def test_resolved_without_end_resolves_at_receipt(ends_at: str | None) -> None:
+    payload = load("resolved_group.json")
+    if ends_at is None:
+        del payload["alerts"][0]["endsAt"]
+    else:
+        payload["alerts"][0]["endsAt"] = ends_at
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
+    assert alert.status is Status.RESOLVED
+    assert alert.ends_at == NOW
+    assert alert.raw["ends_at_missing"] is True
+
+
+def test_resolved_without_end_never_ends_before_it_starts() -> None:
     payload = load("resolved_group.json")
     payload["alerts"][0]["endsAt"] = "0001-01-01T00:00:00Z"
-    with pytest.raises(PayloadError) as info:
-        alertmanager.parse(payload, received_at=NOW)
-    assert info.value.field == "alerts.0.endsAt"
+    early = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)  # before startsAt (sender clock ahead)
+    (alert,) = alertmanager.parse(payload, received_at=early).alerts
+    assert alert.ends_at == alert.starts_at
+
+
+def test_resolved_with_an_end_does_not_say_it_was_missing() -> None:
+    for alert in alertmanager.parse(load("partially_resolved_group.json"),
+                                    received_at=NOW).alerts:
+        assert "ends_at_missing" not in alert.raw
+
+
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [
+        ({"summary": "Disk almost full.", "description": "Only 3% left."}, "Disk almost full."),
+        ({"summary": "  ", "description": "Only 3%\nleft on /var."}, "Only 3% left on /var."),
+        ({"runbook_url": "https://runbooks.example/disk"},
+         "instance=db-0:9100, job=node, severity=critical"),
+    ],
+    ids=["summary", "description", "labels"],
+)
+def test_alert_without_alertname_is_named_from_its_text_or_labels(
+    annotations: dict[str, str], expected: str
+) -> None:
+    payload = load("firing_single_alert_group.json")
+    labels = {"severity": "critical", "job": "node", "instance": "db-0:9100"}
+    payload["alerts"][0].update(labels=labels, annotations=annotations)
+    del payload["alerts"][0]["fingerprint"]
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
+    assert alert.name == expected
+    assert alert.labels == labels
+    assert alert.identity == labels  # the name never joins the identity
+    assert alert.severity is Severity.CRITICAL
+    assert alert.status is Status.FIRING
+
+
+def test_empty_alertname_label_is_no_name() -> None:
+    payload = load("firing_single_alert_group.json")
+    payload["alerts"][0]["labels"]["alertname"] = ""
+    (alert,) = alertmanager.parse(payload, received_at=NOW).alerts
+    assert alert.name == "Node is not ready."
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,7 +5,7 @@ Owns the shapes of reference FACTS.md sections 1 and 3: ``AzureMonitorMetricAler
 Notification`` and the schemaless ones (legacy Log Analytics, classic metric alerts, the
 Alerts-Management resource), plus ``ACCEPTED``, the list of every accepted shape for error
 messages. Telling the schemaless shapes apart, and a log alert's custom JSON, belong to
-``_azure_schemaless``. Must not do I/O or log; bad input is a ``PayloadError``.
+``schemaless``. Must not do I/O or log; bad input is a ``PayloadError``.
 
 None of these carries an alert-instance id, so ``source_ref`` is built from the identity
 values plus the event timestamp (``<rule>|<targets>|<dimensions>|<timestamp>``), or is the
@@ -15,6 +15,15 @@ fingerprint in that case. ``name`` is the rule name where the shape has one; act
 events have none, so theirs is ``Service Health: <incidentType>``, ``Resource Health``,
 ``Advisor recommendation``, ``Security alert`` or ``Activity log: <operationName>``, and
 their identity is event source + resource + operation (+ ``trackingId``).
+
+Each shape requires what its documentation gives every alert of it, the fields that say which
+rule, what state and when (a ``PayloadError`` names the first one missing or unreadable):
+metric alerts ``data.status`` (Activated/Deactivated), ``data.context.name`` and
+``.timestamp``; classic alerts ``status`` (Activated/Resolved), ``context.name`` and
+``.timestamp``; activity-log alerts the event's ``eventSource``, ``operationName`` and
+``eventTimestamp``; log search alerts ``AlertRuleName`` and ``SearchIntervalEndtimeUtc``;
+budgets ``BudgetName``; the Alerts-Management resource its ``name`` (or rule id) and, as in
+the common schema, ``severity`` (Sev0-Sev4), ``monitorCondition`` and ``startDateTime``.
 """
 
 from __future__ import annotations
@@ -24,30 +33,8 @@ from typing import Any
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
-from aggregator.sources._azure_common import (
-    FALLBACK_NAME,
-    Draft,
-    JsonMap,
-    Text,
-    WireModel,
-    alert_portal_link,
-    azure_labels_for,
-    family_key,
-    fill_missing,
-    http_link,
-    joined,
-    normalized_signal_type,
-    one_line,
-    parse_arm_id,
-    parse_time,
-    severity_from,
-    severity_from_level,
-    status_from,
-    synthetic_ref,
-    text_map,
-    validate,
-)
-from aggregator.sources._azure_families import (
+from aggregator.sources.azure_monitor.draft import FALLBACK_NAME, Draft, synthetic_ref
+from aggregator.sources.azure_monitor.families import (
     ActivityEvent,
     Facts,
     LogSearchFields,
@@ -59,6 +46,28 @@ from aggregator.sources._azure_families import (
     metric_facts,
     smart_detector_facts,
 )
+from aggregator.sources.azure_monitor.readers import (
+    COMMON_SEVERITIES,
+    alert_portal_link,
+    azure_labels_for,
+    family_key,
+    fill_missing,
+    http_link,
+    joined,
+    lacks_choice,
+    lacks_text,
+    lacks_time,
+    normalized_signal_type,
+    one_line,
+    parse_arm_id,
+    parse_time,
+    severity_from,
+    severity_from_level,
+    severity_from_log_search,
+    status_from,
+    text_map,
+)
+from aggregator.sources.wire import JsonMap, Text, WireModel, require, validate
 
 ACCEPTED = (
     "Accepted: the common alert schema (schemaId 'azureMonitorCommonAlertSchema', recommended: "
@@ -106,7 +115,9 @@ class _MetricAlertData(WireModel):
     properties: JsonMap = None
 
 
-class _MetricAlert(WireModel):
+class MetricAlert(WireModel):
+    """``schemaId: AzureMonitorMetricAlert``: a metric alert without the common schema."""
+
     data: _MetricAlertData
 
 
@@ -124,7 +135,9 @@ class _ClassicContext(_RuleContext):
     condition: _ClassicCondition | None = None
 
 
-class _ClassicAlert(WireModel):
+class ClassicAlert(WireModel):
+    """No ``schemaId``: a classic (retired) metric or event alert."""
+
     status: Text = None
     context: _ClassicContext
     properties: JsonMap = None
@@ -140,11 +153,15 @@ class _ActivityData(WireModel):
     properties: JsonMap = None
 
 
-class _ActivityLogAlert(WireModel):
+class ActivityLogAlert(WireModel):
+    """``schemaId: Microsoft.Insights/activityLogs``: an activity-log alert."""
+
     data: _ActivityData
 
 
-class _LogSearchAlert(LogSearchFields):
+class LogSearchAlert(LogSearchFields):
+    """No ``schemaId``: a Log Analytics log alert (API up to 2018-04-16), flat."""
+
     subscription_id: Text = None
     alert_rule_name: Text = None
     description: Text = None
@@ -154,8 +171,10 @@ class _LogSearchAlert(LogSearchFields):
     resource_id: Text = None
 
 
-class _AppInsightsLogAlert(WireModel):
-    data: _LogSearchAlert
+class AppInsightsLogAlert(WireModel):
+    """``schemaId: Microsoft.Insights/LogAlert``: an Application Insights log alert."""
+
+    data: LogSearchAlert
 
 
 class _BudgetData(WireModel):
@@ -169,7 +188,9 @@ class _BudgetData(WireModel):
     notification_threshold_amount: Text = None
 
 
-class _Budget(WireModel):
+class BudgetNotification(WireModel):
+    """``schemaId: AIP Budget Notification``: a Cost Management budget."""
+
     data: _BudgetData
 
 
@@ -195,7 +216,9 @@ class _AlertsManagementProperties(WireModel):
     context: Any = None
 
 
-class _AlertsManagementAlert(WireModel):
+class AlertsManagementAlert(WireModel):
+    """No ``schemaId``, ``type: Microsoft.AlertsManagement/alerts``: the alert resource."""
+
     id: Text = None
     name: Text = None
     properties: _AlertsManagementProperties
@@ -250,7 +273,12 @@ def _rule_alert(payload: dict[str, Any], received_at: datetime, context: _RuleCo
 def from_metric_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``AzureMonitorMetricAlert``: ``Activated`` fires, ``Deactivated`` resolves."""
     shape = "Azure Monitor metric alert (AzureMonitorMetricAlert)"
-    data = validate(_MetricAlert, payload, at="", shape=shape).data
+    data = validate(MetricAlert, payload, at="", shape=shape).data
+    require(shape, [
+        ("data.status", lacks_choice(data.status, ("Activated", "Deactivated"))),
+        ("data.context.name", lacks_text(data.context.name)),
+        ("data.context.timestamp", lacks_time(data.context.timestamp)),
+    ])
     facts = metric_facts(data.context.condition)
     facts.annotate(condition_type=data.context.condition_type)
     return _rule_alert(payload, received_at, data.context, status=data.status,
@@ -260,7 +288,13 @@ def from_metric_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
 
 def from_classic_metric(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Classic (retired) metric/event alert: top-level ``status`` + ``context``."""
-    alert = validate(_ClassicAlert, payload, at="", shape="Azure classic metric alert")
+    shape = "Azure classic metric alert"
+    alert = validate(ClassicAlert, payload, at="", shape=shape)
+    require(shape, [
+        ("status", lacks_choice(alert.status, ("Activated", "Resolved"))),
+        ("context.name", lacks_text(alert.context.name)),
+        ("context.timestamp", lacks_time(alert.context.timestamp)),
+    ])
     condition = alert.context.condition or _ClassicCondition()
     facts = Facts()
     if condition.metric_name:
@@ -278,10 +312,16 @@ def from_classic_metric(payload: dict[str, Any], received_at: datetime) -> Alert
 def from_activity_log(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``Microsoft.Insights/activityLogs``, split by ``eventSource``."""
     shape = "Azure activity log alert (Microsoft.Insights/activityLogs)"
-    data = validate(_ActivityLogAlert, payload, at="", shape=shape).data
+    data = validate(ActivityLogAlert, payload, at="", shape=shape).data
     event = data.context.activity_log
+    at = "data.context.activityLog"
+    require(shape, [
+        (f"{at}.eventSource", lacks_text(event.event_source)),
+        (f"{at}.operationName", lacks_text(event.operation_name)),
+        (f"{at}.eventTimestamp", lacks_time(event.event_timestamp)),
+    ])
     kind = family_key(event.event_source)
-    facts = activity_facts(event, kind, at="data.context.activityLog", shape=shape)
+    facts = activity_facts(event, kind, at=at, shape=shape)
     resource = event.resource_id or (
         f"/subscriptions/{event.subscription_id}" if event.subscription_id else "")
     identity = {"event_source": kind or "unknown"}
@@ -318,17 +358,27 @@ def from_activity_log(payload: dict[str, Any], received_at: datetime) -> Alert:
 def from_log_alert(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``Microsoft.Insights/LogAlert``: Application Insights log alert, fields under ``data``."""
     shape = "Application Insights log alert (Microsoft.Insights/LogAlert)"
-    fields = validate(_AppInsightsLogAlert, payload, at="", shape=shape).data
+    fields = validate(AppInsightsLogAlert, payload, at="", shape=shape).data
+    _require_log_search(fields, at="data.", shape=shape)
     return _log_search_alert(payload, received_at, fields, service="Application Insights")
 
 
 def from_log_analytics(payload: dict[str, Any], received_at: datetime) -> Alert:
     """Log Analytics log alert (API up to 2018-04-16): flat, no ``schemaId``."""
-    fields = validate(_LogSearchAlert, payload, at="", shape="Log Analytics log alert")
+    shape = "Log Analytics log alert"
+    fields = validate(LogSearchAlert, payload, at="", shape=shape)
+    _require_log_search(fields, at="", shape=shape)
     return _log_search_alert(payload, received_at, fields, service="Log Analytics")
 
 
-def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: _LogSearchAlert,
+def _require_log_search(fields: LogSearchAlert, *, at: str, shape: str) -> None:
+    require(shape, [
+        (f"{at}AlertRuleName", lacks_text(fields.alert_rule_name)),
+        (f"{at}SearchIntervalEndtimeUtc", lacks_time(fields.search_interval_endtime_utc)),
+    ])
+
+
+def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: LogSearchAlert,
                       *, service: str) -> Alert:
     facts = log_search_facts(fields, fields.alert_threshold_operator or fields.operator,
                              fields.alert_threshold_value or fields.threshold)
@@ -347,7 +397,7 @@ def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: _L
             identity, fields.search_interval_endtime_utc or received_at.isoformat()),
         name=name,
         status=Status.FIRING,
-        severity=severity_from(fields.severity) or Severity.WARNING,
+        severity=severity_from_log_search(fields.severity) or Severity.WARNING,
         starts_at=parse_time(fields.search_interval_endtime_utc) or received_at,
         summary=facts.summary,
         description=fields.description or "",
@@ -364,7 +414,8 @@ def _log_search_alert(payload: dict[str, Any], received_at: datetime, fields: _L
 def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
     """``AIP Budget Notification``: no timestamp, no instance id; always firing, warning."""
     shape = "Azure budget notification (AIP Budget Notification)"
-    data = validate(_Budget, payload, at="", shape=shape).data
+    data = validate(BudgetNotification, payload, at="", shape=shape).data
+    require(shape, [("data.BudgetName", lacks_text(data.budget_name))])
     scope = f"/subscriptions/{data.subscription_id}" if data.subscription_id else ""
     if scope and data.resource_group:
         scope = f"{scope}/resourceGroups/{data.resource_group}"
@@ -398,8 +449,16 @@ def from_budget(payload: dict[str, Any], received_at: datetime) -> Alert:
 def from_alerts_management(payload: dict[str, Any], received_at: datetime) -> Alert:
     """The Alerts-Management resource shape (``type: Microsoft.AlertsManagement/alerts``)."""
     shape = "Azure Alerts Management alert resource"
-    alert = validate(_AlertsManagementAlert, payload, at="", shape=shape)
+    alert = validate(AlertsManagementAlert, payload, at="", shape=shape)
     essentials = alert.properties.essentials
+    at = "properties.essentials"
+    require(shape, [
+        ("name", lacks_text(alert.name or parse_arm_id(essentials.alert_rule).resource_name)),
+        (f"{at}.severity", lacks_choice(essentials.severity, COMMON_SEVERITIES)),
+        (f"{at}.monitorCondition", lacks_choice(essentials.monitor_condition,
+                                                ("Fired", "Resolved"))),
+        (f"{at}.startDateTime", lacks_time(essentials.start_date_time)),
+    ])
     facts = Facts()
     if family_key(essentials.monitor_service) == "smartdetector":
         try:

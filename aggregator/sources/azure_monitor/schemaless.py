@@ -3,7 +3,7 @@
 Owns ``from_schemaless``: which shape such a body is, tried in the order of reference FACTS.md
 section 1 (Alerts-Management resource, legacy Log Analytics, classic metric alert, then any
 object that names the alert), and the last of these, a log alert's custom JSON payload. The
-first three are mapped by ``_azure_legacy``, which shares their code with the shapes that do
+first three are mapped by ``legacy``, which shares their code with the shapes that do
 carry a ``schemaId``. Must not do I/O or log; bad input is a ``PayloadError``.
 
 A custom payload has no timestamp or instance id: it is always firing, starts at
@@ -17,26 +17,26 @@ from typing import Any
 
 from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Status
-from aggregator.sources._azure_common import (
-    Draft,
-    WireModel,
-    azure_labels_for,
-    http_link,
-    joined,
-    one_line,
-    severity_from,
-    synthetic_ref,
-    validate,
-)
-from aggregator.sources._azure_legacy import (
+from aggregator.sources.azure_monitor.draft import Draft, synthetic_ref
+from aggregator.sources.azure_monitor.legacy import (
     ACCEPTED,
     from_alerts_management,
     from_classic_metric,
     from_log_analytics,
 )
+from aggregator.sources.azure_monitor.readers import (
+    azure_labels_for,
+    http_link,
+    joined,
+    one_line,
+    severity_from,
+)
+from aggregator.sources.wire import WireModel, validate
 
 
-class _Custom(WireModel):
+class CustomPayload(WireModel):
+    """A log alert's custom JSON payload: any object that names the alert."""
+
     severity: Any = None
     description: Any = None
     subscription_id: Any = None
@@ -65,7 +65,7 @@ def _custom_name(payload: dict[str, Any]) -> str | None:
 
 def from_custom(payload: dict[str, Any], received_at: datetime, name: str) -> Alert:
     """A log alert's custom JSON payload: any object naming the alert; severity default warning."""
-    custom = validate(_Custom, payload, at="", shape="custom log alert payload")
+    custom = validate(CustomPayload, payload, at="", shape="custom log alert payload")
     resource = _scalar(custom.resource_id) or ""
     identity = {"rule_name": one_line(name)}
     subscription = _scalar(custom.subscription_id)

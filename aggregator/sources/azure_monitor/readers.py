@@ -1,11 +1,13 @@
-"""Building blocks shared by every Azure Monitor payload shape (private to ``azure_monitor``).
+"""Small readers every Azure Monitor payload shape shares (private to ``azure_monitor``).
 
-Owns: the lenient wire-model base (case-insensitive keys, numbers accepted as text) and
-``validate``, the severity/status/time/ARM-ID readers, label/link/identity helpers and
-:class:`Draft`, which turns the collected parts into an ``Alert``. The per-family wire models
-and mappings that build on these live in ``_azure_families``; this module must not import it.
+Owns: severity, level, status and time readers, the reasons a required field fails
+(``lacks_text``, ``lacks_choice``, ``lacks_time``), text and label helpers (one line, HTML
+stripped, JSON-ish values as label text, sorted identity parts), the ARM resource-ID parser and
+the ``azure_*`` labels it gives, ``family_key`` (the spelling-blind lookup key), links
+(http(s) only, the Alerts-Management portal link, Smart Detection anchors) and ``aware``. The
+wire-model base is ``aggregator.sources.wire``; assembling an ``Alert`` is ``draft``.
 
-Must not: do I/O, read settings, log, or raise anything but ``PayloadError`` for bad input.
+Must not: import another module of this package, do I/O, read settings, log, or raise.
 """
 
 from __future__ import annotations
@@ -13,82 +15,18 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from aggregator.model import Link, Severity, Status
+from aggregator.sources.wire import number_text
 
-from aggregator.model import Alert, Link, Severity, Source, Status
-from aggregator.sources.wire import payload_error
-
-FALLBACK_NAME = "Azure Monitor alert"
 SUMMARY_LIMIT = 300
 _PORTAL_ALERT = (
     "https://portal.azure.com/#view/Microsoft_Azure_Monitoring_Alerts/AlertDetails.ReactView/alertId/"
 )
-
-
-# --- wire-model base ------------------------------------------------------------------------
-
-
-def number_text(value: float) -> str:
-    """``5.0`` -> ``"5"``, ``78.09`` -> ``"78.09"`` (metric values arrive as JSON numbers)."""
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _to_text(value: object) -> object:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return number_text(value)
-    raise ValueError("must be a string or a number, not an object or array")
-
-
-Text = Annotated[str | None, BeforeValidator(_to_text)]
-"""A scalar the sender may spell as a string or a number (``"3"`` vs ``3``)."""
-
-JsonMap = dict[str, Any] | None
-
-
-class WireModel(BaseModel):
-    """Base of every Azure wire model: unknown keys ignored, camelCase aliases, and key
-    lookup without regard to case (``alertRuleID``/``alertRuleId``, ``SearchQuery``)."""
-
-    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fold_key_case(cls, data: object) -> object:
-        if not isinstance(data, dict):
-            return data
-        wanted = {(info.alias or name).casefold(): info.alias or name
-                  for name, info in cls.model_fields.items()}
-        folded = dict(data)
-        for key, value in data.items():
-            alias = wanted.get(key.casefold()) if isinstance(key, str) else None
-            if alias is not None and alias not in folded:
-                folded[alias] = value
-        return folded
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def validate(model: type[_M], value: object, *, at: str, shape: str) -> _M:
-    """``model.model_validate(value)``; failures become ``PayloadError`` at ``at.<loc>``."""
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        raise payload_error(exc, at=at, shape=shape) from None
 
 
 # --- scalar readers -------------------------------------------------------------------------
@@ -113,6 +51,10 @@ _SECURITY_SEVERITIES = {
     "critical": Severity.CRITICAL, "high": Severity.ERROR, "medium": Severity.WARNING,
     "low": Severity.INFO, "informational": Severity.INFO,
 }
+# Log Analytics' scale, lowest to highest: Low (info), Medium (warning), High (critical).
+_LOG_SEARCH_SEVERITIES = {
+    "low": Severity.INFO, "medium": Severity.WARNING, "high": Severity.CRITICAL,
+}
 _STATUSES = {
     "fired": Status.FIRING, "activated": Status.FIRING, "active": Status.FIRING,
     "resolved": Status.RESOLVED, "deactivated": Status.RESOLVED,
@@ -127,6 +69,12 @@ def plain_key(value: str | None) -> str:
 def severity_from(value: str | None) -> Severity | None:
     """``Sev0``..``Sev4``, bare digits ``"0"``..``"4"`` or words; ``None`` if unknown."""
     return _SEVERITIES.get(plain_key(value))
+
+
+def severity_from_log_search(value: str | None) -> Severity | None:
+    """Legacy log search alerts: the digits or words of ``severity_from``, or Log Analytics'
+    own scale (older OMS alerts, upgraded workspaces): High, Medium, Low."""
+    return severity_from(value) or _LOG_SEARCH_SEVERITIES.get(plain_key(value))
 
 
 def severity_from_level(value: str | None) -> Severity | None:
@@ -215,6 +163,32 @@ def joined(items: list[str]) -> str:
 
 def is_truthy(value: str | None) -> bool:
     return plain_key(value) in {"true", "1", "yes"}
+
+
+# --- what a real alert always carries (reasons for ``wire.require``) -------------------------
+
+COMMON_SEVERITIES = ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4")
+
+
+def lacks_text(value: str | None) -> str | None:
+    """Why ``value`` is no required text, or ``None`` when it is one."""
+    return None if value and value.strip() else "is required"
+
+
+def lacks_choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """Why ``value`` is none of ``allowed`` (compared as ``plain_key``), or ``None``."""
+    if not value or not value.strip():
+        return "is required"
+    if plain_key(value) in {plain_key(choice) for choice in allowed}:
+        return None
+    return f"must be {', '.join(allowed[:-1])} or {allowed[-1]}"
+
+
+def lacks_time(value: str | None) -> str | None:
+    """Why ``value`` is no time ``parse_time`` can read, or ``None``."""
+    if not value or not value.strip():
+        return "is required"
+    return None if parse_time(value) else "must be a date and time (ISO 8601)"
 
 
 # --- ARM resource IDs -----------------------------------------------------------------------
@@ -333,64 +307,6 @@ def anchor_link(fragment: str | None) -> Link | None:
     if match is None:
         return http_link(fragment, "Details")
     return http_link(match["href"], one_line(strip_html(match["text"])) or "Details")
-
-
-# --- the final assembly ------------------------------------------------------------------------
-
-
-@dataclass
-class Draft:
-    """All parts of one alert; :meth:`build` merges labels (``azure_*`` win) and links."""
-
-    source_ref: str
-    name: str
-    status: Status
-    severity: Severity
-    starts_at: datetime
-    raw: dict[str, Any]
-    identity: dict[str, str]
-    ends_at: datetime | None = None
-    summary: str = ""
-    description: str = ""
-    resource: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    azure_labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    links: list[Link] = field(default_factory=list)
-
-    def build(self) -> Alert:
-        links: dict[str, Link] = {}
-        for link in self.links:
-            links.setdefault(link.href, link)
-        ends_at = None
-        if self.status is Status.RESOLVED:
-            ends_at = max(self.ends_at or self.starts_at, self.starts_at)
-        name = one_line(self.name) or FALLBACK_NAME
-        return Alert(
-            source=Source.AZURE_MONITOR,
-            source_ref=self.source_ref,
-            name=name,
-            status=self.status,
-            severity=self.severity,
-            summary=one_line(self.summary) or name,
-            description=(self.description or "").strip(),
-            resource=self.resource,
-            labels={**self.labels, **self.azure_labels},
-            annotations=self.annotations,
-            links=tuple(links.values()),
-            starts_at=self.starts_at,
-            ends_at=ends_at,
-            identity=self.identity,
-            # Only metric alerts (platform and managed Prometheus) send a resolve; log,
-            # activity-log, smart-detector and budget alerts never do, so they expire.
-            auto_resolves=self.azure_labels.get("azure_signal_type") == "Metric",
-            raw=self.raw,
-        )
-
-
-def synthetic_ref(identity: dict[str, str], stamp: str) -> str:
-    """An episode reference for shapes without an instance id: identity values + timestamp."""
-    return "|".join([*identity.values(), stamp])
 
 
 def aware(moment: datetime) -> datetime:

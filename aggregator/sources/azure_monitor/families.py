@@ -1,10 +1,11 @@
-"""Per-family mappings shared by the common schema and legacy shapes (private to ``azure_monitor``).
+"""Readers of the payload families both the common schema and the legacy shapes carry
+(private to ``azure_monitor``).
 
 Owns :class:`Facts` (what one family adds on top of the envelope) and, per family, its wire
 models and mapping to ``Facts``: metric criteria and dimensions, Smart Detector context, log
 search (V1) fields, activity-log events (Administrative, Service Health, Resource Health,
-Recommendation, Security, Autoscale) and the budget summary. Builds on ``_azure_common``, which
-must not import this module.
+Recommendation, Security, Autoscale) and the budget summary. Builds on ``readers`` and
+``aggregator.sources.wire``; the per-``monitoringService`` table is ``contexts``.
 
 Must not: do I/O, read settings, log, or raise anything but ``PayloadError`` for bad input.
 """
@@ -18,10 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from aggregator.model import Link, Severity
-from aggregator.sources._azure_common import (
-    JsonMap,
-    Text,
-    WireModel,
+from aggregator.sources.azure_monitor.readers import (
     anchor_link,
     http_link,
     is_truthy,
@@ -30,8 +28,8 @@ from aggregator.sources._azure_common import (
     plain_key,
     severity_from_security,
     strip_html,
-    validate,
 )
+from aggregator.sources.wire import JsonMap, Text, WireModel, validate
 
 # --- what a family contributes ----------------------------------------------------------------
 
