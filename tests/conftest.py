@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import asyncio.runners
 import contextlib
-import json
 import os
 import sys
 import uuid
@@ -25,13 +24,8 @@ from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
 
-FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 PG_URL = os.environ.get("AGGREGATOR_TEST_DATABASE_URL", "")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
-
-
-def load_fixture(source: str, name: str) -> Any:
-    return json.loads((FIXTURES / source / name).read_text())
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import Client, fixture
+from tests.api.helpers import Client
+from tests.helpers import load_payload
 
 AM = "/webhooks/alertmanager"
 AZ = "/webhooks/azure-monitor"
 SEEDS: dict[str, dict[str, Any]] = {
-    AM: fixture("alertmanager", "firing_single_alert_group.json"),
-    AZ: fixture("azure_monitor", "common-metric-static.json"),
+    AM: load_payload("alertmanager", "firing_single_alert_group.json"),
+    AZ: load_payload("azure_monitor", "common-metric-static.json"),
 }
 JSON = "application/json"
 MAX_SECONDS = 15.0  # per request, generous for a loaded CI machine; typical is well under 1 s

@@ -8,6 +8,7 @@ tests wrap in a common-schema envelope.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,22 +24,20 @@ from aggregator.errors import PayloadError
 from aggregator.model import Alert, Severity, Source, Status
 from aggregator.sources import azure_monitor
 from aggregator.sources._azure_common import parse_arm_id, parse_time
+from tests.helpers import PAYLOADS, load_payload
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "payloads" / "azure_monitor"
+FIXTURES = PAYLOADS / "azure_monitor"
 FRAGMENTS = FIXTURES / "fragments"
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 SUB = "aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e"
 SAMPLE_FILES = sorted(FIXTURES.glob("*.json"))
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
+load = functools.partial(load_payload, "azure_monitor")
 
 
 def fragment(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FRAGMENTS / name).read_text())["alertContext"]
-    return data
+    """The ``alertContext`` of a fragment file."""
+    context: dict[str, Any] = load(f"fragments/{name}")["alertContext"]
+    return context
 
 
 def parse_one(payload: object) -> Alert:
@@ -71,7 +70,7 @@ def common(service: str, context: object, **essentials: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
 def test_every_sample_parses_to_a_sensible_alert(path: Path) -> None:
-    payload = json.loads(path.read_text())
+    payload = load(path.name)
     pristine = copy.deepcopy(payload)
     alert = parse_one(payload)
     assert payload == pristine  # pure: the payload is not touched
@@ -768,7 +767,7 @@ JSON_VALUES = st.recursive(
                                                                  max_size=4),
     max_leaves=16,
 )
-SAMPLES = {path.stem: json.loads(path.read_text()) for path in SAMPLE_FILES}
+SAMPLES = {path.stem: load(path.name) for path in SAMPLE_FILES}
 ODD_VALUES = st.one_of(
     st.none(), st.integers(), st.floats(), st.booleans(), st.text(max_size=6),
     st.lists(st.integers(), max_size=2), st.builds(dict), st.builds(lambda: [{}]),
