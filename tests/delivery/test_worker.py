@@ -21,6 +21,7 @@ from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
 from aggregator.model import Status
+from aggregator.notice import Action, AlertSnapshot, Planned, Reason
 from aggregator.pipeline.ingest import ingest
 from aggregator.store import outbox
 from aggregator.store.db import Database, make_database
@@ -248,5 +249,31 @@ async def test_finished_sends_are_recorded_while_a_slow_one_is_still_out(
     await w.aclose()
 
 
-def test_unknown_uuid_is_not_a_channel() -> None:
-    assert str(uuid.UUID(int=0)) not in ROUTES.channels
+async def test_a_row_for_a_channel_not_in_the_configuration_is_dead_and_names_it(
+    db: Database, fake: PagerDutyFake
+) -> None:
+    """A row whose channel the worker does not have (removed from the configuration while
+    the row waited) is dead at its first pass, not retried, and the error names it."""
+    unknown = str(uuid.UUID(int=0))
+    assert unknown not in ROUTES.channels
+    await enqueue(db, 1)  # the alert, and its trigger for "pd"
+    async with db.write() as session, session.begin():
+        row = (await session.scalars(select(NotificationRow))).one()
+        await outbox.add(session, [Planned(
+            alert_id=row.alert_id, fingerprint=row.fingerprint, channel=unknown,
+            action=Action.TRIGGER, reason=Reason.NEW, group_key=f"g:{unknown}",
+            snapshot=AlertSnapshot.model_validate(row.snapshot))], clock())
+    w = worker(db, fake)
+    await drain(db, w)
+    async with db.read() as session:
+        rows = {r.channel: r for r in await session.scalars(select(NotificationRow))}
+        attempts = (await session.scalars(
+            select(NotificationAttemptRow.outcome)
+            .where(NotificationAttemptRow.notification_id == rows[unknown].id))).all()
+    assert (rows[unknown].status, rows[unknown].attempts) == ("dead", 1)
+    assert repr(unknown) in (rows[unknown].last_error or "")
+    assert "configuration" in (rows[unknown].last_error or "")
+    assert attempts == ["dead"]
+    assert rows["pd"].status == "sent"  # the configured channel is not held up by it
+    assert sorted(triggers_by_key(fake).values()) == [1]
+    await w.aclose()
