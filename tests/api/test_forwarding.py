@@ -196,12 +196,17 @@ async def test_resolve_is_never_silenced_for_a_channel_that_got_the_firing(
 ) -> None:
     client = await start()
     firing = critical_alert()
+    assert firing["alerts"][0]["labels"]["node"] == "worker-3"  # what the silence matches
     await post(client, AM, firing)
     await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1,
                      what="one page and one mail")
     ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    await client.post("/api/v1/silences", json={
+    response = await client.post("/api/v1/silences", json={
         "matchers": {"labels": ["node=worker-3"]}, "ends_at": ends, "created_by": "bob"})
+    silence = await response.json()
+    assert response.status == 201, silence
+    assert (silence["state"], silence["created_by"], silence["matchers"]["labels"]) == (
+        "active", "bob", ["node=worker-3"])
     await post(client, AM, resolved(firing))
     await eventually(lambda: actions(pd) == ["trigger", "resolve"] and len(smtp.messages) == 2,
                      what="the resolve on PagerDuty and by mail despite the silence")
