@@ -18,8 +18,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import AppRunner
 
+from aggregator.api.auth import Authenticator
+from aggregator.api.context import Services
 from aggregator.app import build_app, runner_options
+from aggregator.clock import Clock
 from aggregator.config.service import Settings
+from aggregator.metrics import Metrics
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
@@ -78,9 +82,14 @@ async def make_client(db_settings: dict[str, Any]) -> AsyncIterator[MakeClient]:
     """Start the real application (migrations run on start) with extra settings."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(_channels: Any = None, **overrides: Any) -> TestClient[Any, Any]:
+    async def make(_channels: Any = None, _clock: Clock | None = None,
+                   **overrides: Any) -> TestClient[Any, Any]:
+        """``_channels`` replaces the configured channels, ``_clock`` the service's clock."""
         settings = Settings(**{**db_settings, **overrides})
-        app = build_app(settings, channels=_channels)
+        services = None if _clock is None else Services(
+            settings=settings, auth=Authenticator.from_settings(settings.auth),
+            metrics=Metrics(), clock=_clock)
+        app = build_app(settings, services, channels=_channels)
         client = TestClient(ServiceServer(app, host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

@@ -21,7 +21,7 @@ from aggregator.config.service import DeliverySettings
 from tests.api.helpers import Client, alerts, events, post
 from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake, pagerduty_fake
 from tests.fakes.smtp import SmtpServer
-from tests.helpers import eventually, load_payload
+from tests.helpers import MovableClock, eventually, load_payload
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "aggregator.yaml"
 AM = "/webhooks/alertmanager"
@@ -65,7 +65,7 @@ def start(pd: PagerDutyFake, smtp: SmtpServer, tmp_path: Path, make_client: Any)
     # make_client last: pytest tears fixtures down in reverse, so the app and its worker stop
     # before the fakes; a fake closed under an in-flight send would leave that connection
     # open when the test's loop closes.
-    async def run(**options: Any) -> Client:
+    async def run(clock: MovableClock | None = None, **options: Any) -> Client:
         notifications = example_notifications(tmp_path, smtp, **options)
         pd_config = notifications.channels["oncall_pagerduty"]
         mail_config = notifications.channels["team_mail"]
@@ -77,7 +77,7 @@ def start(pd: PagerDutyFake, smtp: SmtpServer, tmp_path: Path, make_client: Any)
         }
         client: Client = await make_client(
             notifications=notifications, delivery=DeliverySettings(**FAST),
-            _channels=channels)
+            _channels=channels, _clock=clock)
         return client
 
     return run
@@ -215,23 +215,27 @@ async def test_resolve_is_never_silenced_for_a_channel_that_got_the_firing(
 async def test_repeat_interval_pages_again_until_acknowledged(
     start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
 ) -> None:
-    client = await start(repeat_interval="PT2S")
+    # The service's clock moves past the interval: no wall-clock wait, and an interval no
+    # slow machine outlasts between the first two deliveries.
+    clock = MovableClock()
+    client = await start(clock=clock, repeat_interval="PT1H")
     firing = critical_alert()
     await post(client, AM, firing)
-    await post(client, AM, firing)  # at once, so within the interval however slow the machine
+    await post(client, AM, firing)  # within the interval
     await eventually(lambda: len(pd.events) == 1, what="the first page")
     await settle()
     assert len(pd.events) == 1
-    await asyncio.sleep(2.0)
+    clock.advance(timedelta(hours=1))
     await post(client, AM, firing)  # past it: page again
     await eventually(lambda: len(pd.events) == 2 and len(smtp.messages) == 2,
                      what="the repeated page and mail")
     (item,) = await alerts(client)
-    await client.post(f"/api/v1/alerts/{item['id']}/ack", json={"by": "alice"})
+    response = await client.post(f"/api/v1/alerts/{item['id']}/ack", json={"by": "alice"})
+    assert response.status == 200
     await eventually(lambda: actions(pd)[-1] == "acknowledge",
                      what="the acknowledgement on PagerDuty")
-    await asyncio.sleep(2.1)
-    await post(client, AM, firing)  # acknowledged: no more repeats
+    clock.advance(timedelta(hours=1))
+    await post(client, AM, firing)  # past the interval again, but acknowledged: no repeat
     await settle()
     assert actions(pd) == ["trigger", "trigger", "acknowledge"]
     assert (await alerts(client, acknowledged="true"))[0]["id"] == item["id"]
