@@ -1,6 +1,7 @@
 """Builders for the domain objects tests make: the :class:`Alert` a source reports (and the
 :class:`Keyed` alert dedup judges), the :class:`AlertSnapshot` stored with an outbox row and
-the :class:`Notice` a channel sends.
+the :class:`Notice` a channel sends, and the :class:`Planned` outbox row the pipeline
+writes.
 
 Every builder has defaults that make a plausible object and takes any field as a keyword
 override. A test module that needs the same overrides in many places names them once
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregator.model import Alert, Severity, Source, Status
-from aggregator.notice import Action, AlertSnapshot, Notice, Reason
+from aggregator.notice import Action, AlertSnapshot, Notice, Planned, Reason
 from aggregator.pipeline.identity import Keyed, fingerprint
 
 STARTS_AT = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
@@ -76,3 +77,14 @@ def notice(*alerts: AlertSnapshot, channel: str = "mail", action: Action = Actio
     """One send of ``action`` about ``alerts`` (none at all is allowed: channels refuse it)."""
     return Notice(channel=channel, action=action, reason=reason, alerts=alerts,
                   created_at=created_at)
+
+
+def planned(alert: AlertSnapshot | None = None, *, channel: str = "pd",
+            action: Action = Action.TRIGGER, reason: Reason = Reason.NEW,
+            group_key: str | None = None) -> Planned:
+    """The outbox row for ``action`` about ``alert`` (a fresh :func:`snapshot` when none)
+    on ``channel``; by default in one group per channel and action, as one request makes."""
+    alert = alert or snapshot()
+    return Planned(alert_id=alert.id, fingerprint=alert.fingerprint, channel=channel,
+                   action=action, reason=reason,
+                   group_key=group_key or f"g1:{channel}:{action.value}", snapshot=alert)
