@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import asyncio.runners
 import contextlib
-import json
 import os
 import sys
 import uuid
@@ -20,18 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web import AppRunner
 
 from aggregator.app import build_app, runner_options
+from aggregator.clock import Clock, utc_now
 from aggregator.config.service import Settings
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from tests.fakes.smtp import Certificate, CertificateUnavailableError, make_certificate
 
-FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 PG_URL = os.environ.get("AGGREGATOR_TEST_DATABASE_URL", "")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
-
-
-def load_fixture(source: str, name: str) -> Any:
-    return json.loads((FIXTURES / source / name).read_text())
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -84,9 +79,11 @@ async def make_client(db_settings: dict[str, Any]) -> AsyncIterator[MakeClient]:
     """Start the real application (migrations run on start) with extra settings."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(_channels: Any = None, **overrides: Any) -> TestClient[Any, Any]:
+    async def make(_channels: Any = None, _clock: Clock | None = None,
+                   **overrides: Any) -> TestClient[Any, Any]:
+        """``_channels`` replaces the configured channels, ``_clock`` the service's clock."""
         settings = Settings(**{**db_settings, **overrides})
-        app = build_app(settings, channels=_channels)
+        app = build_app(settings, channels=_channels, clock=_clock or utc_now)
         client = TestClient(ServiceServer(app, host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -12,19 +13,15 @@ from aggregator.model import Alert, Severity, Source, Status
 from aggregator.pipeline.ingest import ingest
 from aggregator.store.db import Database
 from aggregator.store.tables import AlertEventRow, AlertRow, RejectedPayloadRow
+from tests.factories import alert
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 
-def azure_log_alert(n: int, *, auto_resolves: bool = False, status: Status = Status.FIRING,
-                    starts: datetime = T0) -> Alert:
-    return Alert(
-        source=Source.AZURE_MONITOR, source_ref=f"alert-{n}-{starts.isoformat()}",
-        name=f"log rule {n}", status=status, severity=Severity.WARNING, starts_at=starts,
-        ends_at=starts if status is Status.RESOLVED else None,
-        identity={"rule": f"r{n}"}, auto_resolves=auto_resolves,
-    )
+# An Azure log alert: stateless unless a test says otherwise (no resolve ever comes).
+log_alert = functools.partial(alert, source=Source.AZURE_MONITOR, severity=Severity.WARNING,
+                              starts_at=T0, auto_resolves=False)
 
 
 async def _ingest(db: Database, alerts: list[Alert], at: datetime) -> None:
@@ -41,8 +38,10 @@ async def _statuses(db: Database) -> dict[str, tuple[str, str | None]]:
 
 async def test_alert_without_auto_resolve_expires_after_its_last_delivery(db: Database) -> None:
     settings = Settings(expire_after=timedelta(hours=24))
-    await _ingest(db, [azure_log_alert(1), azure_log_alert(2, auto_resolves=True)], T0)
-    await _ingest(db, [azure_log_alert(1)], T0 + timedelta(hours=20))  # pushes expiry on
+    await _ingest(db, [log_alert(1, name="log rule 1"),
+                     log_alert(2, name="log rule 2", auto_resolves=True)], T0)
+    # pushes expiry on
+    await _ingest(db, [log_alert(1, name="log rule 1")], T0 + timedelta(hours=20))
     assert await run_once(db, settings, T0 + timedelta(hours=30)) == (0, 0)
     assert (await _statuses(db))["log rule 1"] == ("firing", None)
     assert await run_once(db, settings, T0 + timedelta(hours=45)) == (1, 0)
@@ -53,7 +52,7 @@ async def test_alert_without_auto_resolve_expires_after_its_last_delivery(db: Da
         kinds = (await session.scalars(select(AlertEventRow.kind))).all()
     assert "expired" in kinds
     # a new firing after expiry opens a new episode
-    await _ingest(db, [azure_log_alert(1, starts=T0 + timedelta(hours=46))],
+    await _ingest(db, [log_alert(1, name="log rule 1", starts_at=T0 + timedelta(hours=46))],
                   T0 + timedelta(hours=46))
     async with db.read() as session:
         count = await session.scalar(select(func.count()).where(AlertRow.name == "log rule 1"))
@@ -63,12 +62,15 @@ async def test_alert_without_auto_resolve_expires_after_its_last_delivery(db: Da
 async def test_retention_deletes_old_resolved_alerts_in_batches(db: Database) -> None:
     settings = Settings(retention=timedelta(days=90), housekeeping_batch_size=3,
                         expire_after=timedelta(0))
-    old = [azure_log_alert(n, status=Status.RESOLVED, auto_resolves=True) for n in range(7)]
+    old = [log_alert(n, name=f"log rule {n}", status=Status.RESOLVED, auto_resolves=True)
+           for n in range(7)]
     await _ingest(db, old, T0)
-    await _ingest(db, [azure_log_alert(100, auto_resolves=True)], T0)  # old but still firing
+    # old but still firing
+    await _ingest(db, [log_alert(100, name="log rule 100", auto_resolves=True)], T0)
     recent = T0 + timedelta(days=100)
-    await _ingest(db, [azure_log_alert(200, status=Status.RESOLVED, auto_resolves=True,
-                                       starts=recent)], recent)  # resolved recently: kept
+    # resolved recently: kept
+    await _ingest(db, [log_alert(200, name="log rule 200", status=Status.RESOLVED,
+                                 auto_resolves=True, starts_at=recent)], recent)
     async with db.write() as session, session.begin():
         session.add(RejectedPayloadRow(
             received_at=T0, source="alertmanager", status_code=400, reason="x", field=None,
@@ -88,7 +90,7 @@ async def test_expiry_resolves_on_the_channels_that_got_the_firing(db: Database)
     from aggregator.store.tables import NotificationRow
 
     routes = NotificationSettings()  # default route: the log channel
-    await ingest(db.write, [azure_log_alert(7)], received_at=T0,
+    await ingest(db.write, [log_alert(7, name="log rule 7")], received_at=T0,
                  repeat_event_interval=timedelta(minutes=5), expire_after=timedelta(hours=24),
                  notifications=routes)
     settings = Settings(expire_after=timedelta(hours=24), notifications=routes)

@@ -18,8 +18,9 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.store import migrate
+from tests.helpers import PAYLOADS, load_payload
 
-FIXTURE = Path(__file__).parent / "fixtures" / "payloads" / "alertmanager"
+FIXTURE = PAYLOADS / "alertmanager"
 # Start-up of a real process (interpreter, imports, migrations) on a loaded machine: the
 # budget only matters when something is broken, a healthy start takes about a second.
 START_TIMEOUT = 60.0
@@ -164,7 +165,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _post_alert(base: str, name: str) -> None:
-    body = json.loads((FIXTURE / "firing_single_alert_group.json").read_text())
+    body = load_payload("alertmanager", "firing_single_alert_group.json")
     for alert in body["alerts"]:
         alert["labels"]["alertname"] = name
     request = urllib.request.Request(f"{base}/webhooks/alertmanager",

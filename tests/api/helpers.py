@@ -1,23 +1,15 @@
-"""Small helpers for HTTP tests: post payloads, list alerts."""
+"""Small helpers for HTTP tests: post payloads, list alerts (payloads: ``tests.helpers``)."""
 
 from __future__ import annotations
 
 import copy
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "payloads"
-
 Client = TestClient[Any, Any]
-
-
-def fixture(source: str, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / source / name).read_text())
-    return data
 
 
 def shifted(payload: dict[str, Any], minutes: float) -> dict[str, Any]:

@@ -7,17 +7,18 @@ import uuid
 from typing import Any
 
 from aggregator.api.routes import ROUTES
-from tests.api.helpers import Client, alerts, fixture, post, shifted
+from tests.api.helpers import Client, alerts, post, shifted
+from tests.helpers import load_payload
 
 AM = "/webhooks/alertmanager"
 
 
 async def _seed(client: Client) -> None:
-    await post(client, AM, fixture("alertmanager", "firing_single_alert_group.json"))
-    await post(client, AM, fixture("alertmanager", "firing_multi_alert_group.json"))
-    await post(client, AM, fixture("alertmanager", "firing_crashloop_group.json"))
-    await post(client, AM, fixture("alertmanager", "partially_resolved_group.json"))
-    await post(client, "/webhooks/azure-monitor", fixture("azure_monitor",
+    await post(client, AM, load_payload("alertmanager", "firing_single_alert_group.json"))
+    await post(client, AM, load_payload("alertmanager", "firing_multi_alert_group.json"))
+    await post(client, AM, load_payload("alertmanager", "firing_crashloop_group.json"))
+    await post(client, AM, load_payload("alertmanager", "partially_resolved_group.json"))
+    await post(client, "/webhooks/azure-monitor", load_payload("azure_monitor",
                                                           "common-metric-static.json"))
 
 
@@ -67,7 +68,7 @@ async def test_since_and_until(client: Client) -> None:
 
 
 async def test_cursor_pagination_newest_first_without_gaps(client: Client) -> None:
-    base = fixture("alertmanager", "firing_single_alert_group.json")
+    base = load_payload("alertmanager", "firing_single_alert_group.json")
     for n in range(7):
         payload = copy.deepcopy(base)
         payload["alerts"][0]["labels"]["node"] = f"worker-{n}"
@@ -92,7 +93,7 @@ async def test_cursor_pagination_newest_first_without_gaps(client: Client) -> No
 async def test_cursor_pages_through_alerts_received_in_one_request(client: Client) -> None:
     """Alerts of one delivery share first_received_at: the cursor's id breaks the tie, so
     pages neither repeat nor skip any of them, with or without a filter."""
-    base = fixture("alertmanager", "firing_single_alert_group.json")
+    base = load_payload("alertmanager", "firing_single_alert_group.json")
     payload = copy.deepcopy(base)
     payload["alerts"] = []
     for n in range(11):
@@ -131,7 +132,7 @@ async def test_bad_query_parameters_are_400_naming_the_field(client: Client) -> 
 
 
 async def test_single_alert_and_its_events(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     await post(client, AM, payload)
     await post(client, AM, payload)
     resolved = shifted(payload, 0)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import Client, fixture
+from tests.api.helpers import Client
+from tests.helpers import load_payload
 
 AM_TOKEN = "am-token-0123456789abcdef"
 AZ_TOKEN = "az-token-0123456789abcdef"
@@ -35,8 +36,8 @@ async def secured(make_client: Any) -> Client:
 )
 async def test_alertmanager_needs_its_bearer_token(secured: Client, headers: dict[str, str],
                                                    status: int) -> None:
-    response = await secured.post("/webhooks/alertmanager", headers=headers,
-                                  json=fixture("alertmanager", "firing_single_alert_group.json"))
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
+    response = await secured.post("/webhooks/alertmanager", headers=headers, json=payload)
     assert response.status == status
     if status == 401:
         assert (await response.json())["error"]["code"] == "unauthorized"
@@ -54,13 +55,13 @@ async def test_alertmanager_needs_its_bearer_token(secured: Client, headers: dic
 async def test_azure_token_in_query_or_basic_auth(secured: Client, params: dict[str, str],
                                                   headers: dict[str, str], status: int) -> None:
     response = await secured.post("/webhooks/azure-monitor", params=params, headers=headers,
-                                  json=fixture("azure_monitor", "common-metric-static.json"))
+                                  json=load_payload("azure_monitor", "common-metric-static.json"))
     assert response.status == status
 
 
 async def test_basic_auth_in_the_url_as_azure_sends_it(secured: Client) -> None:
     url = secured.make_url("/webhooks/azure-monitor").with_user("azure").with_password(AZ_TOKEN)
-    response = await secured.session.post(url, json=fixture("azure_monitor",
+    response = await secured.session.post(url, json=load_payload("azure_monitor",
                                                             "common-metric-static.json"))
     assert response.status == 202
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ from aggregator.channels.log import LogChannel
 from aggregator.channels.pagerduty import PagerDutyChannel
 from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings
-from tests.api.helpers import Client, alerts, events, fixture, post
+from tests.api.helpers import Client, alerts, events, post
 from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake, pagerduty_fake
 from tests.fakes.smtp import SmtpServer
+from tests.helpers import MovableClock, eventually, load_payload
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "aggregator.yaml"
 AM = "/webhooks/alertmanager"
@@ -65,7 +66,7 @@ def start(pd: PagerDutyFake, smtp: SmtpServer, tmp_path: Path, make_client: Any)
     # make_client last: pytest tears fixtures down in reverse, so the app and its worker stop
     # before the fakes; a fake closed under an in-flight send would leave that connection
     # open when the test's loop closes.
-    async def run(**options: Any) -> Client:
+    async def run(clock: MovableClock | None = None, **options: Any) -> Client:
         notifications = example_notifications(tmp_path, smtp, **options)
         configs = configure(notifications)
         pd_config = configs["oncall_pagerduty"]
@@ -78,18 +79,10 @@ def start(pd: PagerDutyFake, smtp: SmtpServer, tmp_path: Path, make_client: Any)
         }
         client: Client = await make_client(
             notifications=notifications, delivery=DeliverySettings(**FAST),
-            _channels=channels)
+            _channels=channels, _clock=clock)
         return client
 
     return run
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def settle() -> None:
@@ -97,16 +90,8 @@ async def settle() -> None:
     await asyncio.sleep(0.6)
 
 
-async def eventually_async(check: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
-
-
 def critical_alert() -> dict[str, Any]:
-    return fixture("alertmanager", "firing_single_alert_group.json")  # severity critical
+    return load_payload("alertmanager", "firing_single_alert_group.json")  # severity critical
 
 
 def resolved(payload: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +112,8 @@ async def test_critical_alert_pages_once_acks_once_resolves_once(
     client = await start()
     firing = critical_alert()
     await post(client, AM, firing)
-    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1)
+    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1,
+                     what="one page and one mail")
     (item,) = await alerts(client)
     assert pd.events[0]["dedup_key"] == item["fingerprint"]
     assert "[FIRING" in smtp.messages[0].subject
@@ -142,10 +128,12 @@ async def test_critical_alert_pages_once_acks_once_resolves_once(
                                  json={"by": "alice", "comment": "looking"})
     assert response.status == 200
     assert (await response.json())["acknowledged_by"] == "alice"
-    await eventually(lambda: actions(pd) == ["trigger", "acknowledge"])
+    await eventually(lambda: actions(pd) == ["trigger", "acknowledge"],
+                     what="the acknowledgement on PagerDuty")
 
     await post(client, AM, resolved(firing))
-    await eventually(lambda: len(pd.events) == 3 and len(smtp.messages) == 2)
+    await eventually(lambda: len(pd.events) == 3 and len(smtp.messages) == 2,
+                     what="the resolve on PagerDuty and by mail")
     await settle()
     assert actions(pd) == ["trigger", "acknowledge", "resolve"]
     assert len(smtp.messages) == 2
@@ -159,7 +147,7 @@ async def test_alertmanager_group_of_50_is_one_mail(
     start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
 ) -> None:
     client = await start()
-    payload = fixture("alertmanager", "firing_crashloop_group.json")
+    payload = load_payload("alertmanager", "firing_crashloop_group.json")
     template = payload["alerts"][0]
     payload["alerts"] = []
     for n in range(50):
@@ -169,7 +157,7 @@ async def test_alertmanager_group_of_50_is_one_mail(
         entry.pop("fingerprint", None)
         payload["alerts"].append(entry)
     assert (await post(client, AM, payload))["new"] == 50
-    await eventually(lambda: len(smtp.messages) == 1)
+    await eventually(lambda: len(smtp.messages) == 1, what="one mail")
     await settle()
     (mail,) = smtp.messages
     assert "50" in mail.subject
@@ -199,7 +187,8 @@ async def test_alert_that_arrives_silenced_notifies_when_the_silence_ends(
 
     response = await client.delete(f"/api/v1/silences/{silence['id']}")
     assert (await response.json())["state"] == "expired"
-    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1)
+    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1,
+                     what="the page and the mail after the silence ended")
     (item,) = await alerts(client)
     assert item["silenced_by"] is None
 
@@ -209,33 +198,46 @@ async def test_resolve_is_never_silenced_for_a_channel_that_got_the_firing(
 ) -> None:
     client = await start()
     firing = critical_alert()
+    assert firing["alerts"][0]["labels"]["node"] == "worker-3"  # what the silence matches
     await post(client, AM, firing)
-    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1)
+    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 1,
+                     what="one page and one mail")
     ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    await client.post("/api/v1/silences", json={
+    response = await client.post("/api/v1/silences", json={
         "matchers": {"labels": ["node=worker-3"]}, "ends_at": ends, "created_by": "bob"})
+    silence = await response.json()
+    assert response.status == 201, silence
+    assert (silence["state"], silence["created_by"], silence["matchers"]["labels"]) == (
+        "active", "bob", ["node=worker-3"])
     await post(client, AM, resolved(firing))
-    await eventually(lambda: actions(pd) == ["trigger", "resolve"] and len(smtp.messages) == 2)
+    await eventually(lambda: actions(pd) == ["trigger", "resolve"] and len(smtp.messages) == 2,
+                     what="the resolve on PagerDuty and by mail despite the silence")
 
 
 async def test_repeat_interval_pages_again_until_acknowledged(
     start: StartApp, pd: PagerDutyFake, smtp: SmtpServer
 ) -> None:
-    client = await start(repeat_interval="PT2S")
+    # The service's clock moves past the interval: no wall-clock wait, and an interval no
+    # slow machine outlasts between the first two deliveries.
+    clock = MovableClock()
+    client = await start(clock=clock, repeat_interval="PT1H")
     firing = critical_alert()
     await post(client, AM, firing)
-    await post(client, AM, firing)  # at once, so within the interval however slow the machine
-    await eventually(lambda: len(pd.events) == 1)
+    await post(client, AM, firing)  # within the interval
+    await eventually(lambda: len(pd.events) == 1, what="the first page")
     await settle()
     assert len(pd.events) == 1
-    await asyncio.sleep(2.0)
+    clock.advance(timedelta(hours=1))
     await post(client, AM, firing)  # past it: page again
-    await eventually(lambda: len(pd.events) == 2 and len(smtp.messages) == 2)
+    await eventually(lambda: len(pd.events) == 2 and len(smtp.messages) == 2,
+                     what="the repeated page and mail")
     (item,) = await alerts(client)
-    await client.post(f"/api/v1/alerts/{item['id']}/ack", json={"by": "alice"})
-    await eventually(lambda: actions(pd)[-1] == "acknowledge")
-    await asyncio.sleep(2.1)
-    await post(client, AM, firing)  # acknowledged: no more repeats
+    response = await client.post(f"/api/v1/alerts/{item['id']}/ack", json={"by": "alice"})
+    assert response.status == 200
+    await eventually(lambda: actions(pd)[-1] == "acknowledge",
+                     what="the acknowledgement on PagerDuty")
+    clock.advance(timedelta(hours=1))
+    await post(client, AM, firing)  # past the interval again, but acknowledged: no repeat
     await settle()
     assert actions(pd) == ["trigger", "trigger", "acknowledge"]
     assert (await alerts(client, acknowledged="true"))[0]["id"] == item["id"]
@@ -248,13 +250,14 @@ async def test_severity_raised_notifies_again(
     """Azure keeps an alert's identity while its severity moves (an Alertmanager severity is
     a label, so a new value is a new problem); raised severity notifies, lowered does not."""
     client = await start()
-    azure = fixture("azure_monitor", "common-metric-static.json")
+    azure = load_payload("azure_monitor", "common-metric-static.json")
     azure["data"]["essentials"]["severity"] = "Sev1"  # error: mail only
     await post(client, "/webhooks/azure-monitor", azure)
-    await eventually(lambda: len(smtp.messages) == 1)
+    await eventually(lambda: len(smtp.messages) == 1, what="the mail about the error")
     azure["data"]["essentials"]["severity"] = "Sev0"  # critical: page and mail
     await post(client, "/webhooks/azure-monitor", azure)
-    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 2)
+    await eventually(lambda: len(pd.events) == 1 and len(smtp.messages) == 2,
+                     what="a page and a second mail for the raised severity")
     assert pd.events[0]["payload"]["severity"] == "critical"
     azure["data"]["essentials"]["severity"] = "Sev2"  # lowered: nothing
     await post(client, "/webhooks/azure-monitor", azure)
@@ -288,7 +291,7 @@ async def test_dead_notification_is_listed_and_can_be_retried(
     async def dead() -> list[dict[str, Any]]:
         return await notifications(client, status="dead")
 
-    await eventually_async(dead)
+    await eventually(dead, timeout=20, what="a dead notification")
     (row,) = await dead()
     assert row["channel"] == "oncall_pagerduty"
     assert row["last_status_code"] == 400
@@ -298,7 +301,7 @@ async def test_dead_notification_is_listed_and_can_be_retried(
     assert by_channel["oncall_pagerduty"]["attempt_log"][0]["outcome"] == "dead"
     response = await client.post(f"/api/v1/notifications/{row['id']}/retry")
     assert response.status == 200
-    await eventually(lambda: len(pd.events) == 1)
+    await eventually(lambda: len(pd.events) == 1, what="the retried trigger on PagerDuty")
     response = await client.post(f"/api/v1/notifications/{row['id']}/retry")
     assert response.status == 409
     metrics = await (await client.get("/metrics")).text()
@@ -319,14 +322,14 @@ async def test_a_dead_trigger_cannot_be_retried_after_its_resolve_went_out(
     async def trigger_dead() -> bool:
         return [n["status"] for n in await pagerduty_rows()] == ["dead"]
 
-    await eventually_async(trigger_dead)
+    await eventually(trigger_dead, timeout=20, what="the refused trigger dead")
     await post(client, AM, resolved(critical_alert()))
 
     async def resolve_sent() -> bool:
         return [(n["action"], n["status"]) for n in await pagerduty_rows()] == [
             ("trigger", "dead"), ("resolve", "sent")]
 
-    await eventually_async(resolve_sent)
+    await eventually(resolve_sent, timeout=20, what="the resolve sent after the dead trigger")
     trigger, resolve = await pagerduty_rows()
     response = await client.post(f"/api/v1/notifications/{trigger['id']}/retry")
     assert response.status == 409
@@ -353,14 +356,16 @@ async def test_embedded_default_logs_every_notification(client: Client,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="aggregator.notifications")
     await post(client, AM, critical_alert())
-    sent: list[tuple[str, str]] = []
-    for _ in range(200):  # the line is logged just before the row is recorded as sent
-        body = await (await client.get("/api/v1/notifications")).json()
-        sent = [(n["channel"], n["status"]) for n in body["items"]]
-        if sent == [("log", "sent")]:
-            break
-        await asyncio.sleep(0.05)
-    assert sent == [("log", "sent")]
+
+    async def sent() -> list[tuple[str, str]]:
+        return [(n["channel"], n["status"]) for n in await notifications(client)]
+
+    async def recorded() -> bool:
+        return await sent() == [("log", "sent")]
+
+    # the line is logged just before the row is recorded as sent
+    await eventually(recorded, what="the log channel's notification recorded as sent")
+    assert await sent() == [("log", "sent")]
     assert "notify log trigger" in caplog.text
     assert "KubeNodeNotReady" in caplog.text
 

@@ -9,12 +9,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.helpers import Client, fixture
+from tests.api.helpers import Client
+from tests.helpers import load_payload
 from tests.strategies import json_values, mutate
 
 SEEDS = {
-    "/webhooks/alertmanager": fixture("alertmanager", "partially_resolved_group.json"),
-    "/webhooks/azure-monitor": fixture("azure_monitor", "common-servicehealth.json"),
+    "/webhooks/alertmanager": load_payload("alertmanager", "partially_resolved_group.json"),
+    "/webhooks/azure-monitor": load_payload("azure_monitor", "common-servicehealth.json"),
 }
 ALLOWED = {202, 400, 413, 415, 422}
 

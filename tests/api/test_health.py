@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from aggregator.store import migrate
-from tests.api.helpers import Client, fixture, post
+from tests.api.helpers import Client, post
+from tests.helpers import load_payload
 
 
 async def test_healthz_and_readyz(client: Client) -> None:
@@ -21,13 +22,13 @@ async def test_readyz_refuses_an_unmigrated_database(make_client: Any) -> None:
     assert response.status == 503
     assert "aggregator migrate" in (await response.json())["detail"]
     # and a webhook into the unmigrated database is a 503, not a 500
-    response = await client.post("/webhooks/alertmanager",
-                                 json=fixture("alertmanager", "firing_single_alert_group.json"))
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
+    response = await client.post("/webhooks/alertmanager", json=payload)
     assert response.status == 503
 
 
 async def test_metrics_count_requests_alerts_and_latency(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_multi_alert_group.json")
+    payload = load_payload("alertmanager", "firing_multi_alert_group.json")
     await post(client, "/webhooks/alertmanager", payload)
     await post(client, "/webhooks/alertmanager", payload)
     await client.post("/webhooks/alertmanager", data=b"nope",
@@ -44,7 +45,7 @@ async def test_metrics_count_requests_alerts_and_latency(client: Client) -> None
 async def test_503_answers_are_counted_by_source(make_client: Any) -> None:
     client: Client = await make_client(migrate_on_start=False)
     await client.post("/webhooks/azure-monitor",
-                      json=fixture("azure_monitor", "common-metric-static.json"))
+                      json=load_payload("azure_monitor", "common-metric-static.json"))
     text = await (await client.get("/metrics")).text()
     assert 'aggregator_webhook_unavailable_total{reason="OperationalError",' \
            'source="azure_monitor"} 1.0' in text or \

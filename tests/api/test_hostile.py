@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import Client, fixture
+from tests.api.helpers import Client
+from tests.helpers import load_payload
 
 AM = "/webhooks/alertmanager"
 AZ = "/webhooks/azure-monitor"
 SEEDS: dict[str, dict[str, Any]] = {
-    AM: fixture("alertmanager", "firing_single_alert_group.json"),
-    AZ: fixture("azure_monitor", "common-metric-static.json"),
+    AM: load_payload("alertmanager", "firing_single_alert_group.json"),
+    AZ: load_payload("azure_monitor", "common-metric-static.json"),
 }
 JSON = "application/json"
 MAX_SECONDS = 15.0  # per request, generous for a loaded CI machine; typical is well under 1 s
@@ -244,27 +245,41 @@ async def test_duplicate_keys_last_one_wins(client: Client, path: str) -> None:
 
 
 # A lone UTF-16 surrogate ("\ud800") is valid JSON syntax but no Unicode text: Python
-# decodes it into a str that cannot be encoded again. Known bug (see the report): the
-# alertmanager fingerprint fails to encode it and PostgreSQL JSONB refuses it, so the
-# webhook answers 503 and the sender retries a body that can never succeed. The fix
-# belongs in aggregator/api/webhooks.py:_decode (replace surrogates by U+FFFD like NUL,
-# or refuse with 400); until then these cases are expected to fail where they do.
-SURROGATE_CASES = {
-    "label": lambda path, seed: _with_labels(lambda lab: lab.update(x="\ud800"))(path, seed),
-    "rule-name": lambda path, seed: _dumps(seed).replace(
-        b'"KubeNodeNotReady"', b'"\\ud800"').replace(b'"test-metricAlertRule"', b'"\\ud800"'),
+# decodes it into a str that cannot be encoded again (the fingerprint hashes UTF-8,
+# PostgreSQL JSONB refuses it). The webhook replaces it by U+FFFD, as it does NUL, and
+# stores the alert: a sender that retried a refused body would retry it forever. Each case:
+# the body, and where the stored alert carries the replacement.
+SURROGATE_CASES: dict[str, tuple[Callable[[str, Any], bytes], Callable[[str, Any], Any]]] = {
+    "label": (
+        _with_labels(lambda lab: lab.update(x="\ud800")),
+        # the source fragment kept verbatim in raw (Azure does not promote these properties)
+        lambda path, item: (item["raw"]["alert"]["labels"] if path == AM
+                            else item["raw"]["data"]["alertContext"]["properties"])["x"],
+    ),
+    "rule-name": (
+        lambda path, seed: _dumps(seed).replace(b'"KubeNodeNotReady"', b'"\\ud800"').replace(
+            b'"test-metricAlertRule"', b'"\\ud800"'),
+        lambda path, item: item["name"],
+    ),
 }
 
 
 @pytest.mark.parametrize("where", sorted(SURROGATE_CASES))
 @pytest.mark.parametrize("path", [AM, AZ], ids=["alertmanager", "azure-monitor"])
-async def test_lone_surrogates_are_refused_or_replaced(
+async def test_lone_surrogates_are_replaced_and_the_alert_stored(
     client: Client, path: str, where: str
 ) -> None:
-    body = SURROGATE_CASES[where](path, SEEDS[path])
+    make, stored_at = SURROGATE_CASES[where]
+    body = make(path, SEEDS[path])
     assert b"\\ud800" in body
     response = await client.post(path, data=body, headers={"Content-Type": JSON})
-    if response.status == 503:
-        pytest.xfail("known bug: a lone surrogate in a webhook body is answered 503 forever "
-                     "(fix in webhooks._decode)")
-    assert response.status in (202, 400, 422), await response.text()
+    text = await response.text()
+    assert response.status == 202, text
+    assert json.loads(text)["new"] == 1
+    listing = await client.get("/api/v1/alerts")
+    assert listing.status == 200
+    listed = await listing.text()
+    assert "\\ud800" not in listed.lower()  # no lone surrogate comes back out
+    (item,) = json.loads(listed)["items"]
+    assert stored_at(path, item) == "\ufffd"
+    assert await _rejected(client) == []

@@ -24,7 +24,8 @@ from aggregator.api.routes import ROUTES, Route
 from aggregator.config.service import AuthSettings
 from aggregator.errors import AuthError
 from aggregator.model import Source
-from tests.api.helpers import Client, fixture
+from tests.api.helpers import Client
+from tests.helpers import load_payload
 
 AM_TOKEN = "am-token-0123456789abcdef"
 AZ_TOKEN = "az-token-0123456789abcdef"
@@ -344,9 +345,9 @@ async def test_webhooks_are_never_rate_limited(make_client: Any) -> None:
     client: Client = await make_client(auth=TOKENS,
                                        api_rate_limit={"per_second": SLOW_REFILL, "burst": 1})
     payloads = {
-        "/webhooks/alertmanager": (fixture("alertmanager", "firing_single_alert_group.json"),
+        "/webhooks/alertmanager": (load_payload("alertmanager", "firing_single_alert_group.json"),
                                    {}, _bearer(AM_TOKEN)),
-        "/webhooks/azure-monitor": (fixture("azure_monitor", "common-metric-static.json"),
+        "/webhooks/azure-monitor": (load_payload("azure_monitor", "common-metric-static.json"),
                                     {"token": AZ_TOKEN}, {}),
     }
     for _ in range(40):

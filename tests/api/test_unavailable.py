@@ -15,8 +15,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from aggregator.api.context import SERVICES
-from tests.api.helpers import Client, alerts, fixture, post
+from tests.api.helpers import Client, alerts, post
 from tests.conftest import PG_URL, pg_schema
+from tests.helpers import load_payload
 
 AM = "/webhooks/alertmanager"
 # Settings of an app whose database sees only the requests' transactions: no outbox worker,
@@ -108,7 +109,7 @@ async def test_postgres_gone_answers_503_then_202_when_back(make_client: Any,
         url = PG_URL.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         assert url != PG_URL
         client = await make_client(database_url=url, database_schema=schema)
-        payload = fixture("alertmanager", "firing_single_alert_group.json")
+        payload = load_payload("alertmanager", "firing_single_alert_group.json")
         await post(client, AM, payload)
 
         proxy.cut()
@@ -137,7 +138,7 @@ async def test_sqlite_locked_answers_503_then_202(make_client: Any, tmp_path: Pa
     # retention off), so the lock below is taken at once and the last post finds it free.
     client: Client = await make_client(database_url=f"sqlite+aiosqlite:///{path}",
                                        sqlite_busy_timeout_ms=200, **QUIET)
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     holder = sqlite3.connect(path, timeout=5, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
@@ -157,11 +158,11 @@ async def test_pool_exhausted_answers_503(make_client: Any) -> None:
     client: Client = await make_client(db_pool_size=1, db_pool_timeout=0.2, **QUIET)
     engine = client.app[SERVICES].db.engine
     async with holding_the_connection(engine):
-        response = await client.post(AM, json=fixture("alertmanager",
+        response = await client.post(AM, json=load_payload("alertmanager",
                                                       "firing_single_alert_group.json"))
         assert response.status == 503
         assert "pool" in (await response.json())["error"]["message"]
-    assert (await client.post(AM, json=fixture("alertmanager",
+    assert (await client.post(AM, json=load_payload("alertmanager",
                                                "firing_single_alert_group.json"))).status == 202
 
 

@@ -7,14 +7,15 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.api.helpers import Client, alerts, events, fixture, post, shifted
+from tests.api.helpers import Client, alerts, events, post, shifted
+from tests.helpers import PAYLOADS, load_payload
 
 AM = "/webhooks/alertmanager"
 AZ = "/webhooks/azure-monitor"
 
 
 async def test_alertmanager_firing_is_stored_normalized(client: Client) -> None:
-    counts = await post(client, AM, fixture("alertmanager", "firing_single_alert_group.json"))
+    counts = await post(client, AM, load_payload("alertmanager", "firing_single_alert_group.json"))
     assert counts == {"received": 1, "new": 1, "repeats": 0, "resolved": 0, "stale": 0,
                       "truncated": 0}
     (item,) = await alerts(client)
@@ -34,7 +35,7 @@ async def test_repeats_bump_occurrences_and_are_logged_coalesced(make_client: An
     # Repeats coalesce per window of wall-clock time (floor(epoch / interval)); with the
     # default 5 minutes the posts could straddle a window boundary and log two events.
     client: Client = await make_client(repeat_event_interval=timedelta(days=36_500))
-    payload = fixture("alertmanager", "repeat_notification.json")
+    payload = load_payload("alertmanager", "repeat_notification.json")
     for _ in range(5):
         await post(client, AM, payload)
     counts = await post(client, AM, payload)
@@ -48,7 +49,7 @@ async def test_repeats_bump_occurrences_and_are_logged_coalesced(make_client: An
 
 
 async def test_ha_pair_copies_merge_into_one_alert(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_multi_alert_group.json")
+    payload = load_payload("alertmanager", "firing_multi_alert_group.json")
     peer = copy.deepcopy(payload)
     peer["externalURL"] = "http://alertmanager-1.monitoring:9093"
     await post(client, AM, payload)
@@ -60,7 +61,7 @@ async def test_ha_pair_copies_merge_into_one_alert(client: Client) -> None:
 
 
 async def test_concurrent_identical_deliveries_give_one_open_alert(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     peer = copy.deepcopy(payload)
     peer["externalURL"] = "http://alertmanager-1.monitoring:9093"
     results = await asyncio.gather(
@@ -73,8 +74,8 @@ async def test_concurrent_identical_deliveries_give_one_open_alert(client: Clien
 
 
 async def test_group_firing_carries_a_resolved_alert(client: Client) -> None:
-    await post(client, AM, fixture("alertmanager", "firing_crashloop_group.json"))
-    counts = await post(client, AM, fixture("alertmanager", "partially_resolved_group.json"))
+    await post(client, AM, load_payload("alertmanager", "firing_crashloop_group.json"))
+    counts = await post(client, AM, load_payload("alertmanager", "partially_resolved_group.json"))
     assert counts["resolved"] == 1 and counts["repeats"] == 1
     by_pod = {item["labels"]["pod"]: item for item in await alerts(client)}
     statuses = sorted(item["status"] for item in by_pod.values())
@@ -85,7 +86,7 @@ async def test_group_firing_carries_a_resolved_alert(client: Client) -> None:
 
 
 async def test_firing_after_resolved_opens_a_new_episode(client: Client) -> None:
-    firing = fixture("alertmanager", "firing_single_alert_group.json")
+    firing = load_payload("alertmanager", "firing_single_alert_group.json")
     resolved = copy.deepcopy(firing)
     resolved["status"] = "resolved"
     resolved["alerts"][0]["status"] = "resolved"
@@ -102,7 +103,7 @@ async def test_firing_after_resolved_opens_a_new_episode(client: Client) -> None
 
 
 async def test_stale_firing_never_reopens_a_resolved_episode(client: Client) -> None:
-    firing = fixture("alertmanager", "firing_single_alert_group.json")
+    firing = load_payload("alertmanager", "firing_single_alert_group.json")
     resolved = copy.deepcopy(firing)
     resolved["alerts"][0].update(status="resolved", endsAt="2026-11-26T19:25:00Z")
     await post(client, AM, firing)
@@ -115,7 +116,7 @@ async def test_stale_firing_never_reopens_a_resolved_episode(client: Client) -> 
 
 
 async def test_resolved_that_arrives_first_stays_resolved(client: Client) -> None:
-    firing = fixture("alertmanager", "firing_single_alert_group.json")
+    firing = load_payload("alertmanager", "firing_single_alert_group.json")
     resolved = copy.deepcopy(firing)
     resolved["alerts"][0].update(status="resolved", endsAt="2026-11-26T19:25:00Z")
     assert (await post(client, AM, resolved))["resolved"] == 1
@@ -127,7 +128,7 @@ async def test_resolved_that_arrives_first_stays_resolved(client: Client) -> Non
 
 
 async def test_truncated_alerts_are_recorded(client: Client) -> None:
-    payload = fixture("alertmanager", "truncated_max_alerts_2_no_auth_dotted_receiver.json")
+    payload = load_payload("alertmanager", "truncated_max_alerts_2_no_auth_dotted_receiver.json")
     counts = await post(client, AM, payload)
     assert counts["truncated"] == 1 and counts["new"] == 2
     item = (await alerts(client))[0]
@@ -138,7 +139,7 @@ async def test_truncated_alerts_are_recorded(client: Client) -> None:
 
 
 async def test_empty_alert_list_is_accepted(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     payload["alerts"] = []
     assert (await post(client, AM, payload))["received"] == 0
 
@@ -151,7 +152,7 @@ async def rejected(client: Client) -> list[dict[str, Any]]:
 async def test_alertmanager_alert_without_alertname_is_stored_named_by_its_summary(
     client: Client,
 ) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     del payload["alerts"][0]["labels"]["alertname"]
     assert (await post(client, AM, payload))["new"] == 1
     (item,) = await alerts(client)
@@ -162,7 +163,7 @@ async def test_alertmanager_alert_without_alertname_is_stored_named_by_its_summa
 
 
 async def test_alertmanager_alert_with_no_labels_is_422_and_kept(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     payload["alerts"][0]["labels"] = {}
     body = await post(client, AM, payload, status=422)
     assert body["error"]["field"] == "alerts.0.labels"
@@ -174,7 +175,7 @@ async def test_alertmanager_alert_with_no_labels_is_422_and_kept(client: Client)
 async def test_alertmanager_resolved_with_go_zero_end_resolves_the_open_alert(
     client: Client,
 ) -> None:
-    firing = fixture("alertmanager", "firing_single_alert_group.json")
+    firing = load_payload("alertmanager", "firing_single_alert_group.json")
     resolved = copy.deepcopy(firing)
     resolved["status"] = "resolved"
     resolved["alerts"][0].update(status="resolved", endsAt="0001-01-01T00:00:00Z")
@@ -192,7 +193,7 @@ async def test_alertmanager_resolved_with_go_zero_end_resolves_the_open_alert(
 async def test_alertmanager_resolved_first_with_go_zero_end_records_the_missing_end(
     client: Client,
 ) -> None:
-    resolved = fixture("alertmanager", "firing_single_alert_group.json")
+    resolved = load_payload("alertmanager", "firing_single_alert_group.json")
     resolved["alerts"][0].update(status="resolved", endsAt="0001-01-01T00:00:00Z")
     assert (await post(client, AM, resolved))["resolved"] == 1
     (item,) = await alerts(client)
@@ -204,11 +205,11 @@ async def test_alertmanager_resolved_first_with_go_zero_end_records_the_missing_
 
 
 async def test_azure_metric_alert_fired_then_resolved(client: Client) -> None:
-    fired = fixture("azure_monitor", "common-metric-static-resolved.json")
+    fired = load_payload("azure_monitor", "common-metric-static-resolved.json")
     fired["data"]["essentials"]["monitorCondition"] = "Fired"
     fired["data"]["essentials"].pop("resolvedDateTime", None)
     assert (await post(client, AZ, fired))["new"] == 1
-    resolved = fixture("azure_monitor", "common-metric-static-resolved.json")
+    resolved = load_payload("azure_monitor", "common-metric-static-resolved.json")
     assert (await post(client, AZ, resolved))["resolved"] == 1
     (item,) = await alerts(client)
     assert item["status"] == "resolved"
@@ -220,7 +221,7 @@ async def test_azure_metric_alert_fired_then_resolved(client: Client) -> None:
 async def test_azure_resolve_without_targets_resolves_the_fired_alert(client: Client) -> None:
     """``alertTargetIDs`` is optional in the common schema: a ``Resolved`` that leaves it
     out still names the episode by ``essentials.alertId``, and resolves it."""
-    fired = fixture("azure_monitor", "common-metric-static-resolved.json")
+    fired = load_payload("azure_monitor", "common-metric-static-resolved.json")
     fired["data"]["essentials"]["monitorCondition"] = "Fired"
     fired["data"]["essentials"].pop("resolvedDateTime", None)
     assert (await post(client, AZ, fired))["new"] == 1
@@ -228,7 +229,7 @@ async def test_azure_resolve_without_targets_resolves_the_fired_alert(client: Cl
     other["data"]["essentials"]["alertId"] = fired["data"]["essentials"]["alertId"] + "-other"
     other["data"]["essentials"]["alertTargetIDs"] = ["/subscriptions/x/resourceGroups/y/other"]
     assert (await post(client, AZ, other))["new"] == 1
-    resolved = fixture("azure_monitor", "common-metric-static-resolved.json")
+    resolved = load_payload("azure_monitor", "common-metric-static-resolved.json")
     del resolved["data"]["essentials"]["alertTargetIDs"]
     assert (await post(client, AZ, resolved)) == {
         "received": 1, "new": 0, "repeats": 0, "resolved": 1, "stale": 0, "truncated": 0}
@@ -239,7 +240,7 @@ async def test_azure_resolve_without_targets_resolves_the_fired_alert(client: Cl
 
 
 async def test_one_azure_rule_on_two_resources_is_two_alerts(client: Client) -> None:
-    first = fixture("azure_monitor", "common-metric-static.json")
+    first = load_payload("azure_monitor", "common-metric-static.json")
     second = copy.deepcopy(first)
     essentials = second["data"]["essentials"]
     essentials["alertId"] = essentials["alertId"][:-4] + "beef"
@@ -252,7 +253,7 @@ async def test_one_azure_rule_on_two_resources_is_two_alerts(client: Client) -> 
 
 
 async def test_one_azure_rule_on_two_dimension_values_is_two_alerts(client: Client) -> None:
-    first = fixture("azure_monitor", "common-metric-static.json")
+    first = load_payload("azure_monitor", "common-metric-static.json")
     second = copy.deepcopy(first)
     essentials = second["data"]["essentials"]
     essentials["alertId"] = essentials["alertId"][:-4] + "cafe"
@@ -265,7 +266,7 @@ async def test_one_azure_rule_on_two_dimension_values_is_two_alerts(client: Clie
 
 
 async def test_service_health_stage_resolved_resolves_the_incident(client: Client) -> None:
-    active = fixture("azure_monitor", "common-servicehealth.json")
+    active = load_payload("azure_monitor", "common-servicehealth.json")
     properties = active["data"]["alertContext"]["properties"]
     properties["stage"] = "Active"
     update = copy.deepcopy(active)
@@ -287,7 +288,7 @@ async def test_service_health_stage_resolved_resolves_the_incident(client: Clien
 
 
 async def test_azure_unknown_monitoring_service_is_stored_not_rejected(client: Client) -> None:
-    payload = fixture("azure_monitor", "common-metric-static.json")
+    payload = load_payload("azure_monitor", "common-metric-static.json")
     payload["data"]["essentials"]["monitoringService"] = "Brand New Service"
     payload["data"]["alertContext"] = {"whatever": {"nested": [1, 2]}}
     assert (await post(client, AZ, payload))["new"] == 1
@@ -312,7 +313,7 @@ async def test_azure_common_body_without_the_essentials_is_422_and_kept(client: 
 async def test_azure_common_body_with_an_invalid_essential_is_422_naming_it(
     client: Client,
 ) -> None:
-    payload = fixture("azure_monitor", "common-metric-static.json")
+    payload = load_payload("azure_monitor", "common-metric-static.json")
     payload["data"]["essentials"]["monitorCondition"] = "Pending"
     body = await post(client, AZ, payload, status=422)
     assert body["error"]["field"] == "data.essentials.monitorCondition"
@@ -322,7 +323,7 @@ async def test_azure_common_body_with_an_invalid_essential_is_422_naming_it(
 
 
 async def test_azure_legacy_body_without_its_rule_name_is_422_and_kept(client: Client) -> None:
-    payload = fixture("azure_monitor", "legacy-metric-alert.json")
+    payload = load_payload("azure_monitor", "legacy-metric-alert.json")
     del payload["data"]["context"]["name"]
     body = await post(client, AZ, payload, status=422)
     assert body["error"]["field"] == "data.context.name"
@@ -334,7 +335,7 @@ async def test_azure_legacy_body_without_its_rule_name_is_422_and_kept(client: C
 async def test_log_analytics_severity_low_is_stored_as_info(client: Client) -> None:
     for name, severity in [("legacy-log-analytics.json", "Low"),
                            ("legacy-log-analytics-v1-test-action.json", "High")]:
-        payload = fixture("azure_monitor", name)
+        payload = load_payload("azure_monitor", name)
         payload["Severity"] = severity
         assert (await post(client, AZ, payload))["new"] == 1
     by_name = {item["name"]: item["severity"] for item in await alerts(client)}
@@ -342,12 +343,10 @@ async def test_log_analytics_severity_low_is_stored_as_info(client: Client) -> N
 
 
 async def test_every_azure_sample_is_accepted(client: Client) -> None:
-    from tests.api.helpers import FIXTURES
-
-    names = sorted(p.name for p in (FIXTURES / "azure_monitor").glob("*.json"))
+    names = sorted(p.name for p in (PAYLOADS / "azure_monitor").glob("*.json"))
     assert len(names) >= 30
     for name in names:
-        await post(client, AZ, fixture("azure_monitor", name))
+        await post(client, AZ, load_payload("azure_monitor", name))
     listed = await alerts(client, limit=500)
     assert len(listed) >= len(names) - 5  # some samples are episodes of one another
     assert all(item["name"] for item in listed)
@@ -370,7 +369,7 @@ async def test_invalid_json_is_400_and_kept(client: Client) -> None:
 
 
 async def test_schema_invalid_is_422_naming_the_field_and_kept(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     payload["alerts"][0]["startsAt"] = "soon"
     body = await post(client, AM, payload, status=422)
     assert body["error"]["field"] == "alerts.0.startsAt"
@@ -396,7 +395,7 @@ async def test_wrong_content_type_is_415(client: Client) -> None:
 
 async def test_body_above_the_limit_is_413_and_kept_truncated(make_client: Any) -> None:
     client = await make_client(max_body_bytes=2048)
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     payload["alerts"][0]["annotations"]["description"] = "x" * 5000
     response = await client.post(AM, json=payload)
     assert response.status == 413
@@ -406,7 +405,7 @@ async def test_body_above_the_limit_is_413_and_kept_truncated(make_client: Any) 
 
 
 async def test_nul_characters_are_stored_replaced(client: Client) -> None:
-    payload = fixture("alertmanager", "firing_single_alert_group.json")
+    payload = load_payload("alertmanager", "firing_single_alert_group.json")
     payload["alerts"][0]["annotations"]["summary"] = "bad\u0000byte"
     await post(client, AM, payload)
     (item,) = await alerts(client)
@@ -421,9 +420,9 @@ async def test_out_of_range_number_is_400(client: Client) -> None:
 
 
 async def test_very_long_episode_reference_is_hashed_consistently(client: Client) -> None:
-    fired = fixture("azure_monitor", "common-metric-static-resolved.json")
+    fired = load_payload("azure_monitor", "common-metric-static-resolved.json")
     fired["data"]["essentials"]["monitorCondition"] = "Fired"
-    resolved = fixture("azure_monitor", "common-metric-static-resolved.json")
+    resolved = load_payload("azure_monitor", "common-metric-static-resolved.json")
     for payload in (fired, resolved):
         payload["data"]["essentials"]["alertId"] += "x" * 600
     await post(client, AZ, fired)

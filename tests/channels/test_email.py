@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -15,15 +14,15 @@ import pytest
 
 from aggregator.channels.email import EmailChannel, EmailConfig
 from aggregator.errors import PermanentError, RetryableError
-from aggregator.model import Link, Severity, Source, Status
-from aggregator.notice import Action, AlertSnapshot, Notice, Reason
+from aggregator.model import Link, Severity, Status
+from aggregator.notice import Action, AlertSnapshot, Reason
+from tests.factories import STARTS_AT, notice, snapshot
 from tests.fakes.smtp import (
     Certificate,
     SmtpServer,
 )
 
 PASSWORD = "hunter2-Sup3rSecret"
-STARTS_AT = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
 
 
 
@@ -39,27 +38,6 @@ def tls_smtp(certificate: Certificate) -> Iterator[SmtpServer]:
     with SmtpServer(security="starttls", certificate=certificate,
                     auth=("bot", PASSWORD)) as server:
         yield server
-
-
-def snapshot(name: str = "KubePodNotReady", **fields: Any) -> AlertSnapshot:
-    values: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "fingerprint": uuid.uuid4().hex,
-        "source": Source.ALERTMANAGER,
-        "name": name,
-        "status": Status.FIRING,
-        "severity": Severity.WARNING,
-        "summary": f"{name} summary",
-        "starts_at": STARTS_AT,
-    }
-    values.update(fields)
-    return AlertSnapshot(**values)
-
-
-def notice(*alerts: AlertSnapshot, action: Action = Action.TRIGGER,
-           reason: Reason = Reason.NEW) -> Notice:
-    return Notice(channel="mail", action=action, reason=reason, alerts=alerts,
-                  created_at=datetime(2026, 11, 26, 22, 0, tzinfo=UTC))
 
 
 def channel(server: SmtpServer, **overrides: Any) -> EmailChannel:

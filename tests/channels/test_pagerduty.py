@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -18,8 +18,9 @@ import pytest
 
 from aggregator.channels.pagerduty import BODY_BUDGET_BYTES, PagerDutyChannel, PagerDutyConfig
 from aggregator.errors import DeliveryError, PermanentError, RetryableError
-from aggregator.model import Link, Severity, Source, Status
+from aggregator.model import Link, Severity, Source
 from aggregator.notice import Action, AlertSnapshot, Notice, Reason
+from tests.factories import notice, snapshot
 from tests.fakes.pagerduty import (
     MAX_BODY_BYTES,
     ROUTING_KEY,
@@ -29,7 +30,7 @@ from tests.fakes.pagerduty import (
     Received,
     pagerduty_fake,
 )
-from tests.faults.helpers import eventually
+from tests.helpers import eventually
 
 STARTS_AT = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
 FINGERPRINT = "3f" * 32
@@ -49,35 +50,27 @@ class CountingTransport(LoopbackTransport):
         return super().handle_request(request)
 
 
-def snapshot(**overrides: Any) -> AlertSnapshot:
-    fields: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "fingerprint": FINGERPRINT,
-        "source": Source.ALERTMANAGER,
-        "name": "KubePodCrashLooping",
-        "status": Status.FIRING,
-        "severity": Severity.ERROR,
-        "summary": "Pod payments/api-0 is crash looping",
-        "description": "Container api restarted 5 times in 10 minutes.",
-        "resource": "payments/pod/api-0",
-        "labels": {"alertname": "KubePodCrashLooping", "namespace": "payments",
-                   "pod": "api-0", "container": "api", "severity": "error",
-                   "cluster": "aks-prod"},
-        "annotations": {"summary": "Pod payments/api-0 is crash looping",
-                        "runbook_url": "https://runbooks.example/KubePodCrashLooping"},
-        "links": (Link(href="http://prometheus:9090/graph?g0.expr=up", text="Source (Prometheus)"),
-                  Link(href="https://runbooks.example/KubePodCrashLooping", text="Runbook")),
-        "starts_at": STARTS_AT,
-        "occurrences": 3,
-    }
-    fields.update(overrides)
-    return AlertSnapshot(**fields)
-
-
-def notice(action: Action = Action.TRIGGER, reason: Reason = Reason.NEW,
-           *alerts: AlertSnapshot) -> Notice:
-    return Notice(channel="pd", action=action, reason=reason,
-                  alerts=alerts or (snapshot(),), created_at=STARTS_AT)
+# The alert these tests send (a firing Alertmanager snapshot, as the factory makes it): a
+# crash-looping pod, with every field a PagerDuty event uses.
+CRASHLOOP: dict[str, Any] = {
+    "fingerprint": FINGERPRINT,
+    "name": "KubePodCrashLooping",
+    "severity": Severity.ERROR,
+    "summary": "Pod payments/api-0 is crash looping",
+    "description": "Container api restarted 5 times in 10 minutes.",
+    "resource": "payments/pod/api-0",
+    "labels": {"alertname": "KubePodCrashLooping", "namespace": "payments",
+               "pod": "api-0", "container": "api", "severity": "error",
+               "cluster": "aks-prod"},
+    "annotations": {"summary": "Pod payments/api-0 is crash looping",
+                    "runbook_url": "https://runbooks.example/KubePodCrashLooping"},
+    "links": (Link(href="http://prometheus:9090/graph?g0.expr=up", text="Source (Prometheus)"),
+              Link(href="https://runbooks.example/KubePodCrashLooping", text="Runbook")),
+    "starts_at": STARTS_AT,
+    "occurrences": 3,
+}
+crashloop = functools.partial(snapshot, **CRASHLOOP)
+pd_notice = functools.partial(notice, channel="pd", created_at=STARTS_AT)
 
 
 # The service's default: room for any loopback send on a loaded machine; the timeout tests
@@ -110,7 +103,7 @@ async def channel(transport: CountingTransport) -> AsyncIterator[PagerDutyChanne
 
 async def failure(chan: PagerDutyChannel, sent: Notice | None = None) -> DeliveryError:
     with pytest.raises(DeliveryError) as info:
-        await chan.send(sent or notice())
+        await chan.send(sent or pd_notice(crashloop()))
     return info.value
 
 
@@ -118,7 +111,7 @@ async def failure(chan: PagerDutyChannel, sent: Notice | None = None) -> Deliver
 
 
 async def test_trigger_carries_the_alert(channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
-    await channel.send(notice())  # a 202 simply returns
+    await channel.send(pd_notice(crashloop()))  # a 202 simply returns
 
     [event] = fake.events
     assert event["event_action"] == "trigger"
@@ -133,8 +126,8 @@ async def test_trigger_carries_the_alert(channel: PagerDutyChannel, fake: PagerD
         "group": "payments",
         "class": "KubePodCrashLooping",
         "custom_details": {
-            "labels": snapshot().labels,
-            "annotations": snapshot().annotations,
+            "labels": crashloop().labels,
+            "annotations": crashloop().annotations,
             "occurrences": 3,
             "source": "alertmanager",
             "description": "Container api restarted 5 times in 10 minutes.",
@@ -163,7 +156,7 @@ async def test_trigger_carries_the_alert(channel: PagerDutyChannel, fake: PagerD
 ], ids=["name-and-cluster", "source-name", "azure-labels", "long-summary"])
 async def test_payload_fallbacks(channel: PagerDutyChannel, fake: PagerDutyFake,
                                  overrides: dict[str, Any], expected: dict[str, str]) -> None:
-    await channel.send(notice(Action.TRIGGER, Reason.NEW, snapshot(**overrides)))
+    await channel.send(pd_notice(crashloop(**overrides)))
 
     payload = fake.events[0]["payload"]
     assert {key: payload.get(key) for key in expected} == expected
@@ -171,7 +164,7 @@ async def test_payload_fallbacks(channel: PagerDutyChannel, fake: PagerDutyFake,
 
 
 async def test_links_are_optional(channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
-    await channel.send(notice(Action.TRIGGER, Reason.NEW, snapshot(links=(), labels={})))
+    await channel.send(pd_notice(crashloop(links=(), labels={})))
 
     event = fake.events[0]
     assert "links" not in event
@@ -180,12 +173,13 @@ async def test_links_are_optional(channel: PagerDutyChannel, fake: PagerDutyFake
 
 async def test_acknowledge_and_resolve_land_on_the_same_alert(
         channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
-    await channel.send(notice(Action.TRIGGER))
-    await channel.send(notice(Action.ACKNOWLEDGE, Reason.ACKNOWLEDGED))
+    await channel.send(pd_notice(crashloop(), action=Action.TRIGGER))
+    await channel.send(pd_notice(crashloop(), action=Action.ACKNOWLEDGE,
+                                 reason=Reason.ACKNOWLEDGED))
     alert = fake.incident(FINGERPRINT)
     assert alert is not None and alert.status == "acknowledged"
 
-    await channel.send(notice(Action.RESOLVE, Reason.RESOLVED))
+    await channel.send(pd_notice(crashloop(), action=Action.RESOLVE, reason=Reason.RESOLVED))
 
     assert alert.status == "resolved"
     assert [e["event_action"] for e in alert.events] == ["trigger", "acknowledge", "resolve"]
@@ -197,14 +191,15 @@ async def test_acknowledge_and_resolve_land_on_the_same_alert(
 async def test_trigger_after_resolve_opens_a_new_alert(
         channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
     for action in (Action.TRIGGER, Action.RESOLVE, Action.TRIGGER):
-        await channel.send(notice(action))
+        await channel.send(pd_notice(crashloop(), action=action))
 
     assert [a.status for a in fake.alerts] == ["resolved", "triggered"]
 
 
 async def test_acknowledge_of_an_unknown_alert_is_accepted_and_dropped(
         channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
-    await channel.send(notice(Action.ACKNOWLEDGE, Reason.ACKNOWLEDGED))
+    await channel.send(pd_notice(crashloop(), action=Action.ACKNOWLEDGE,
+                                 reason=Reason.ACKNOWLEDGED))
 
     assert fake.requests[0].status == 202
     assert fake.requests[0].applied is False
@@ -213,9 +208,9 @@ async def test_acknowledge_of_an_unknown_alert_is_accepted_and_dropped(
 
 async def test_long_fingerprint_becomes_a_stable_short_key(
         channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
-    alert = snapshot(fingerprint="f" * 300)
-    await channel.send(notice(Action.TRIGGER, Reason.NEW, alert))
-    await channel.send(notice(Action.RESOLVE, Reason.RESOLVED, alert))
+    alert = crashloop(fingerprint="f" * 300)
+    await channel.send(pd_notice(alert))
+    await channel.send(pd_notice(alert, action=Action.RESOLVE, reason=Reason.RESOLVED))
 
     keys = {e["dedup_key"] for e in fake.events}
     assert len(keys) == 1 and len(keys.pop()) <= 255
@@ -225,8 +220,7 @@ async def test_long_fingerprint_becomes_a_stable_short_key(
 @pytest.mark.parametrize("count", [0, 2], ids=["no-alert", "two-alerts"])
 async def test_notice_must_carry_one_alert(channel: PagerDutyChannel,
                                            transport: CountingTransport, count: int) -> None:
-    sent = Notice(channel="pd", action=Action.TRIGGER, reason=Reason.NEW,
-                  alerts=tuple(snapshot() for _ in range(count)), created_at=STARTS_AT)
+    sent = pd_notice(*(crashloop() for _ in range(count)))
 
     assert isinstance(await failure(channel, sent), PermanentError)
     assert transport.attempts == 0
@@ -237,10 +231,10 @@ async def test_notice_must_carry_one_alert(channel: PagerDutyChannel,
 
 def _huge_alert() -> AlertSnapshot:
     big = "y" * 300_000
-    return snapshot(
+    return crashloop(
         description="d" * 400_000,
         annotations={"description": big, "dump": big, "summary": "short"},
-        labels={**snapshot().labels, **{f"label_{i}": "v" * 100 for i in range(3_000)}},
+        labels={**crashloop().labels, **{f"label_{i}": "v" * 100 for i in range(3_000)}},
     )
 
 
@@ -258,7 +252,7 @@ async def test_huge_alert_is_trimmed_and_accepted(channel: PagerDutyChannel,
                                                   fake: PagerDutyFake) -> None:
     assert len(_huge_alert().model_dump_json()) > 1_000_000
 
-    await channel.send(notice(Action.TRIGGER, Reason.NEW, _huge_alert()))
+    await channel.send(pd_notice(_huge_alert()))
 
     [received] = fake.requests
     assert received.status == 202
@@ -274,10 +268,10 @@ async def test_many_links_and_keys_still_fit(channel: PagerDutyChannel,
                                              fake: PagerDutyFake) -> None:
     links = tuple(Link(href=f"https://example.com/{i}/" + "p" * 500, text=f"link {i}")
                   for i in range(2_000))
-    alert = snapshot(links=links, labels={f"k{i}": "v" for i in range(60_000)},
+    alert = crashloop(links=links, labels={f"k{i}": "v" for i in range(60_000)},
                      summary="s" * 1024)
 
-    await channel.send(notice(Action.TRIGGER, Reason.NEW, alert))
+    await channel.send(pd_notice(alert))
 
     [received] = fake.requests
     assert received.status == 202 and received.size <= BODY_BUDGET_BYTES
@@ -343,7 +337,7 @@ async def test_each_send_is_one_attempt_and_the_next_one_succeeds(
 
     for _ in range(2):
         assert isinstance(await failure(channel), RetryableError)
-    await channel.send(notice())
+    await channel.send(pd_notice(crashloop()))
 
     assert transport.attempts == 3
     assert [r.status for r in fake.requests] == [503, 503, 202]
@@ -396,12 +390,13 @@ async def test_client_errors_are_permanent(channel: PagerDutyChannel, fake: Page
 async def test_fake_down_is_retryable_and_quick(channel: PagerDutyChannel,
                                                 fake: PagerDutyFake,
                                                 transport: CountingTransport) -> None:
-    await channel.send(notice())  # a pooled keep-alive connection exists now
+    await channel.send(pd_notice(crashloop()))  # a pooled keep-alive connection exists now
     async with fake.outage():
         started = time.monotonic()
-        error = await failure(channel, notice(Action.RESOLVE, Reason.RESOLVED))
+        error = await failure(channel, pd_notice(crashloop(), action=Action.RESOLVE,
+                                                 reason=Reason.RESOLVED))
         elapsed = time.monotonic() - started
-    await channel.send(notice(Action.RESOLVE, Reason.RESOLVED))
+    await channel.send(pd_notice(crashloop(), action=Action.RESOLVE, reason=Reason.RESOLVED))
 
     assert isinstance(error, RetryableError)
     assert "ConnectError" in error.message
@@ -436,7 +431,7 @@ async def test_hung_request_times_out_and_is_never_applied(fake: PagerDutyFake) 
         error = await failure(chan)
         # The client gave up and closed the connection: the fake lets go of the request.
         await eventually(lambda: fake.hanging == 0, timeout=5, what="the hang to end")
-        await chan.send(notice())  # the next request is processed normally
+        await chan.send(pd_notice(crashloop()))  # the next request is processed normally
     finally:
         await chan.aclose()
 
@@ -450,7 +445,7 @@ async def test_released_request_is_dropped_unanswered(fake: PagerDutyFake) -> No
     chan = PagerDutyChannel("pd", config(timeout=30.0), transport=fake.transport())
     fake.hang_next()
     try:
-        sending = asyncio.create_task(chan.send(notice()))
+        sending = asyncio.create_task(chan.send(pd_notice(crashloop())))
         await eventually(lambda: fake.hanging == 1, timeout=5, what="a held request")
         started = time.monotonic()
         fake.release()
@@ -515,9 +510,9 @@ async def test_routing_key_not_in_connection_error_text(fake: PagerDutyFake) -> 
 async def test_calls_run_in_the_dedicated_pool(channel: PagerDutyChannel,
                                                transport: CountingTransport,
                                                fake: PagerDutyFake) -> None:
-    alerts = [snapshot(fingerprint=f"{i:064x}") for i in range(8)]
+    alerts = [crashloop(fingerprint=f"{i:064x}") for i in range(8)]
 
-    await asyncio.gather(*(channel.send(notice(Action.TRIGGER, Reason.NEW, a))
+    await asyncio.gather(*(channel.send(pd_notice(a))
                            for a in alerts))
 
     assert len(fake.alerts) == 8
@@ -529,7 +524,7 @@ async def test_injected_executor_is_used_and_left_running(fake: PagerDutyFake) -
     transport = CountingTransport(fake)
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="injected") as pool:
         chan = PagerDutyChannel("pd", config(), executor=pool, transport=transport)
-        await chan.send(notice())
+        await chan.send(pd_notice(crashloop()))
         await chan.aclose()
 
         assert transport.threads[0].startswith("injected")
@@ -538,7 +533,7 @@ async def test_injected_executor_is_used_and_left_running(fake: PagerDutyFake) -
 
 async def test_aclose_closes_client_and_own_executor(transport: CountingTransport) -> None:
     chan = PagerDutyChannel("pd", config(), transport=transport)
-    await chan.send(notice())
+    await chan.send(pd_notice(crashloop()))
 
     await chan.aclose()
     await chan.aclose()  # idempotent
@@ -553,7 +548,7 @@ async def test_aclose_closes_client_and_own_executor(transport: CountingTranspor
 async def test_fake_records_arrivals_while_the_send_waits(
         channel: PagerDutyChannel, fake: PagerDutyFake) -> None:
     fake.slow_next(1, delay=0.2)
-    sending = asyncio.create_task(channel.send(notice()))
+    sending = asyncio.create_task(channel.send(pd_notice(crashloop())))
 
     [received] = await fake.wait_for_requests(1)
     assert received.status is None and received.action == "trigger"
@@ -569,8 +564,7 @@ async def test_fake_rate_limit_is_a_retryable_429() -> None:
         chan = PagerDutyChannel("pd", config(), transport=fake.transport())
         try:
             for index in range(2):
-                await chan.send(notice(Action.TRIGGER, Reason.NEW,
-                                       snapshot(fingerprint=f"k{index}")))
+                await chan.send(pd_notice(crashloop(fingerprint=f"k{index}")))
             error = await failure(chan)
         finally:
             await chan.aclose()

@@ -3,7 +3,6 @@ client trusts (no transport override: the client's own https connection is exerc
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,11 +17,13 @@ from aggregator.channels.tls import ca_bundle_context
 from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings
 from aggregator.errors import RetryableError
-from aggregator.model import Severity, Source, Status
-from aggregator.notice import Action, AlertSnapshot, Notice, Reason
+from aggregator.model import Severity
+from aggregator.notice import Action, Notice
+from tests.factories import notice, snapshot
 from tests.fakes.pagerduty import PagerDutyFake, pagerduty_fake
 from tests.fakes.smtp import Certificate, make_certificate
-from tests.faults.helpers import AM, am_message, client_pages, eventually, running_app
+from tests.faults.helpers import AM, am_message, client_pages, running_app
+from tests.helpers import eventually
 
 STARTS_AT = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)
 CERT_FAILURE = "certificate verification failed"
@@ -35,20 +36,15 @@ async def fake(certificate: Certificate) -> AsyncIterator[PagerDutyFake]:
         yield server
 
 
-def notice(action: Action = Action.TRIGGER) -> Notice:
-    alert = AlertSnapshot(
-        id=uuid.uuid4(), fingerprint="tls-" + "ab" * 16, source=Source.ALERTMANAGER,
-        name="NodeNotReady", status=Status.FIRING, severity=Severity.CRITICAL,
-        summary="Node aks-1 is not ready", description="", resource="aks-1", labels={},
-        annotations={}, links=(), starts_at=STARTS_AT, occurrences=1)
-    return Notice(channel="pd", action=action, reason=Reason.NEW, alerts=(alert,),
-                  created_at=STARTS_AT)
+NODE_DOWN = snapshot("NodeNotReady", fingerprint="tls-" + "ab" * 16,
+                     severity=Severity.CRITICAL, summary="Node aks-1 is not ready",
+                     resource="aks-1", starts_at=STARTS_AT)
 
 
 async def send(config: PagerDutyConfig, sent: Notice | None = None) -> None:
     channel = PagerDutyChannel("pd", config)
     try:
-        await channel.send(sent or notice())
+        await channel.send(sent or notice(NODE_DOWN, channel="pd"))
     finally:
         await channel.aclose()
 
@@ -61,7 +57,7 @@ async def test_ca_file_makes_the_private_certificate_trusted(fake: PagerDutyFake
     config = PagerDutyConfig.model_validate(fake.channel_config(timeout=5.0))
 
     await send(config)
-    await send(config, notice(Action.RESOLVE))
+    await send(config, notice(NODE_DOWN, channel="pd", action=Action.RESOLVE))
 
     assert [e["event_action"] for e in fake.events] == ["trigger", "resolve"]
     assert fake.alerts[0].status == "resolved"
@@ -99,7 +95,7 @@ async def test_loopback_transport_speaks_tls_to_an_https_fake(
     transport = fake.transport(verify=ca_bundle_context(certificate.cert_file))
     channel = PagerDutyChannel("pd", config, transport=transport)
     try:
-        await channel.send(notice())
+        await channel.send(notice(NODE_DOWN, channel="pd"))
     finally:
         await channel.aclose()
 

@@ -20,12 +20,15 @@ from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
-from aggregator.model import Alert, Severity, Source, Status
+from aggregator.model import Status
+from aggregator.notice import Action, AlertSnapshot, Planned, Reason
 from aggregator.pipeline.ingest import ingest
 from aggregator.store import outbox
 from aggregator.store.db import Database, make_database
 from aggregator.store.tables import NotificationAttemptRow, NotificationRow
+from tests.factories import alert
 from tests.fakes.pagerduty import ROUTING_KEY, PagerDutyFake, pagerduty_fake
+from tests.helpers import MovableClock, eventually
 
 PD = PagerDutyConfig(type="pagerduty", routing_key=ROUTING_KEY)
 ROUTES = NotificationSettings.model_validate({
@@ -48,25 +51,9 @@ def clock() -> datetime:
     return datetime.now(UTC)
 
 
-class MovableClock:
-    """The wall clock, plus an offset a test moves ahead (a lease expires without a sleep)."""
-
-    def __init__(self) -> None:
-        self.ahead = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return clock() + self.ahead
-
-
-def firing(n: int) -> Alert:
-    return Alert(source=Source.ALERTMANAGER, source_ref=f"ref-{n}", name=f"Alert{n}",
-                 status=Status.FIRING, severity=Severity.CRITICAL, summary=f"alert {n}",
-                 starts_at=datetime(2026, 11, 26, tzinfo=UTC), identity={"n": str(n)})
-
-
 async def enqueue(db: Database, count: int) -> None:
     for start in range(0, count, 100):
-        await ingest(db.write, [firing(n) for n in range(start, min(start + 100, count))],
+        await ingest(db.write, [alert(n) for n in range(start, min(start + 100, count))],
                      received_at=clock(), repeat_event_interval=timedelta(minutes=5),
                      expire_after=timedelta(hours=24), notifications=ROUTES)
 
@@ -116,7 +103,7 @@ async def test_worker_killed_between_claim_and_send_resends_once_after_the_lease
     survivor_clock = MovableClock()
     survivor = worker(db, fake, now=survivor_clock)
     assert await survivor.run_once() == 0  # still leased to the dead worker
-    survivor_clock.ahead = lease + timedelta(seconds=1)
+    survivor_clock.advance(lease + timedelta(seconds=1))
     assert await survivor.run_once() == 3
     await drain(db, survivor)
     assert sorted(triggers_by_key(fake).values()) == [1, 1, 1]
@@ -225,8 +212,7 @@ async def test_exhausted_attempts_go_dead(db: Database, fake: PagerDutyFake) -> 
 async def test_resolve_waits_for_its_trigger(db: Database, fake: PagerDutyFake) -> None:
     """A resolve never overtakes the trigger of the same alert (no incident left open)."""
     await enqueue(db, 1)
-    resolved = firing(0).model_copy(update={"status": Status.RESOLVED,
-                                            "ends_at": datetime(2026, 11, 26, 1, tzinfo=UTC)})
+    resolved = alert(0, status=Status.RESOLVED)
     await ingest(db.write, [resolved], received_at=clock(),
                  repeat_event_interval=timedelta(minutes=5), expire_after=timedelta(hours=24),
                  notifications=ROUTES)
@@ -248,10 +234,11 @@ async def test_finished_sends_are_recorded_while_a_slow_one_is_still_out(
     fake.hang_next(1)  # whichever is sent first gets no answer until release()
     w = worker(db, fake, FAST.model_copy(update={"lease": timedelta(seconds=30)}))
     batch = asyncio.create_task(w.run_once())
-    deadline = asyncio.get_running_loop().time() + 20
-    while (await statuses(db)).get("sent", 0) < 2:
-        assert asyncio.get_running_loop().time() < deadline, await statuses(db)
-        await asyncio.sleep(0.05)
+
+    async def two_sent() -> bool:
+        return (await statuses(db)).get("sent", 0) >= 2
+
+    await eventually(two_sent, timeout=20, what="the two sends that were answered recorded")
     assert fake.hanging == 1 and not batch.done()  # the held send is still out
     assert await statuses(db) == {"sent": 2, "pending": 1}
     fake.release()  # its connection drops unanswered: a retry, sent by the next pass
@@ -262,5 +249,31 @@ async def test_finished_sends_are_recorded_while_a_slow_one_is_still_out(
     await w.aclose()
 
 
-def test_unknown_uuid_is_not_a_channel() -> None:
-    assert str(uuid.UUID(int=0)) not in ROUTES.channels
+async def test_a_row_for_a_channel_not_in_the_configuration_is_dead_and_names_it(
+    db: Database, fake: PagerDutyFake
+) -> None:
+    """A row whose channel the worker does not have (removed from the configuration while
+    the row waited) is dead at its first pass, not retried, and the error names it."""
+    unknown = str(uuid.UUID(int=0))
+    assert unknown not in ROUTES.channels
+    await enqueue(db, 1)  # the alert, and its trigger for "pd"
+    async with db.write() as session, session.begin():
+        row = (await session.scalars(select(NotificationRow))).one()
+        await outbox.add(session, [Planned(
+            alert_id=row.alert_id, fingerprint=row.fingerprint, channel=unknown,
+            action=Action.TRIGGER, reason=Reason.NEW, group_key=f"g:{unknown}",
+            snapshot=AlertSnapshot.model_validate(row.snapshot))], clock())
+    w = worker(db, fake)
+    await drain(db, w)
+    async with db.read() as session:
+        rows = {r.channel: r for r in await session.scalars(select(NotificationRow))}
+        attempts = (await session.scalars(
+            select(NotificationAttemptRow.outcome)
+            .where(NotificationAttemptRow.notification_id == rows[unknown].id))).all()
+    assert (rows[unknown].status, rows[unknown].attempts) == ("dead", 1)
+    assert repr(unknown) in (rows[unknown].last_error or "")
+    assert "configuration" in (rows[unknown].last_error or "")
+    assert attempts == ["dead"]
+    assert rows["pd"].status == "sent"  # the configured channel is not held up by it
+    assert sorted(triggers_by_key(fake).values()) == [1]
+    await w.aclose()

@@ -1,9 +1,8 @@
-"""Shared pieces of the fault tests: payloads, a fresh PostgreSQL schema, polling, an
+"""Shared pieces of the fault tests: payloads, a fresh PostgreSQL schema, an
 in-process app on a loopback port, and a listing of everything the API stored."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -49,21 +48,6 @@ async def running_app(channels: Any = None, **settings: Any) -> AsyncIterator[Cl
         yield client
     finally:
         await client.close()
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float, what: str,
-                     interval: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def all_pages(get: Callable[[dict[str, Any]], Any], path: str,

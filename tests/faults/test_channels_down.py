@@ -23,7 +23,8 @@ from aggregator.config.service import DeliverySettings
 from tests.conftest import DATABASES, PG_URL
 from tests.fakes.pagerduty import ROUTING_KEY, pagerduty_fake
 from tests.fakes.smtp import SmtpServer
-from tests.faults.helpers import AM, am_message, client_pages, eventually, pg_schema, running_app
+from tests.faults.helpers import AM, am_message, client_pages, pg_schema, running_app
+from tests.helpers import eventually
 
 ALERTS = 12
 FAST = DeliverySettings(poll_interval=timedelta(milliseconds=50),

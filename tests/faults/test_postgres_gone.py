@@ -16,10 +16,10 @@ from tests.faults.helpers import (
     Client,
     am_message,
     client_pages,
-    eventually,
     pg_schema,
     running_app,
 )
+from tests.helpers import eventually
 
 SENDERS = 4
 

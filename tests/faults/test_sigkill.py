@@ -69,7 +69,8 @@ from tests.conftest import DATABASES, PG_URL
 from tests.e2e.stack import Process, child_env, free_ports, write_yaml
 from tests.fakes.pagerduty import Fault, PagerDutyFake, pagerduty_fake
 from tests.fakes.smtp import Certificate, SmtpServer
-from tests.faults.helpers import AM, all_pages, am_message, eventually, pg_schema
+from tests.faults.helpers import AM, all_pages, am_message, pg_schema
+from tests.helpers import eventually
 
 ROOT = Path(__file__).parents[2]
 SENDERS = 4

@@ -27,11 +27,11 @@ from aggregator.config.routing import NotificationSettings
 from aggregator.config.service import DeliverySettings, Settings
 from aggregator.delivery.worker import Worker
 from aggregator.metrics import Metrics
-from aggregator.model import Alert, Severity, Source, Status
 from aggregator.pipeline.ingest import ingest
 from aggregator.store import migrate
 from aggregator.store.db import Database, make_database
 from aggregator.store.tables import NotificationRow
+from tests.factories import alert
 from tests.faults.smtp_stall import QuitStallingSmtp
 
 
@@ -73,10 +73,7 @@ async def test_mail_accepted_then_quit_stalls_is_sent_once(
     quit_stall = min(config.timeout, QUIT_TIMEOUT)
     assert quit_stall > settings.lease.total_seconds() / 2
     worker = Worker(db, {"mail": channel}, settings, Metrics(), clock)
-    alert = Alert(source=Source.ALERTMANAGER, source_ref="q", name="QuitStall",
-                  status=Status.FIRING, severity=Severity.CRITICAL, summary="quit stalls",
-                  starts_at=datetime(2026, 11, 26, tzinfo=UTC), identity={"q": "1"})
-    await ingest(db.write, [alert], received_at=clock(),
+    await ingest(db.write, [alert(name="QuitStall", summary="quit stalls")], received_at=clock(),
                  repeat_event_interval=timedelta(minutes=5),
                  expire_after=timedelta(hours=24), notifications=notifications)
     try:

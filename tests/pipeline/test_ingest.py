@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from aggregator.config.routing import NotificationSettings
-from aggregator.model import Alert, Severity, Source, Status
+from aggregator.model import Alert, Status
 from aggregator.pipeline.ingest import IngestRequest, ingest_many, may_be_one_request
 from aggregator.store.db import Database
 from aggregator.store.tables import AlertRow, NotificationRow
+from tests.factories import alert
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 ROUTES = NotificationSettings.model_validate({
@@ -21,13 +22,6 @@ ROUTES = NotificationSettings.model_validate({
     "default_route": {"channels": ["mail"]},
 })
 
-
-
-def alert(n: int, status: Status = Status.FIRING) -> Alert:
-    return Alert(source=Source.ALERTMANAGER, source_ref=f"ref-{n}", name=f"Alert{n}",
-                 status=status, severity=Severity.CRITICAL, summary=f"alert {n}",
-                 starts_at=T0, ends_at=T0 + timedelta(minutes=3) if status is Status.RESOLVED
-                 else None, identity={"n": str(n)})
 
 
 async def run(db: Database, *requests: list[Alert]) -> list[dict[str, int]]:
@@ -41,7 +35,7 @@ async def run(db: Database, *requests: list[Alert]) -> list[dict[str, int]]:
 
 async def test_a_firing_and_its_resolve_in_one_transaction_page_and_close_the_page(
         db: Database) -> None:
-    counts = await run(db, [alert(1), alert(2)], [alert(1)], [alert(1, Status.RESOLVED)])
+    counts = await run(db, [alert(1), alert(2)], [alert(1)], [alert(1, status=Status.RESOLVED)])
     assert [(c["new"], c["repeats"], c["resolved"], c["notifications"]) for c in counts] == [
         (2, 0, 0, 2), (0, 1, 0, 0), (0, 0, 1, 1)]
     async with db.read() as session:

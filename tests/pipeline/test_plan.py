@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,14 @@ import pytest
 from aggregator.channels import CHANNELS
 from aggregator.channels.email import EmailChannel
 from aggregator.config.routing import Match, NotificationSettings
-from aggregator.model import Alert, Severity, Source, Status
+from aggregator.model import Severity, Status
 from aggregator.notice import Action, Reason
 from aggregator.pipeline import plan as notify
 from aggregator.pipeline.dedup import Verdict, judge
-from aggregator.pipeline.identity import Keyed, fingerprint
+from aggregator.pipeline.identity import Keyed
 from aggregator.pipeline.plan import Planner
 from aggregator.store.records import FingerprintState, StoredAlert
+from tests.factories import keyed
 
 NOW = datetime(2026, 11, 26, 20, tzinfo=UTC)
 SETTINGS = NotificationSettings.model_validate({
@@ -29,13 +31,9 @@ SETTINGS = NotificationSettings.model_validate({
 })
 
 
-def keyed(status: Status = Status.FIRING, severity: Severity = Severity.CRITICAL,
-          pod: str = "api-0") -> Keyed:
-    labels = {"alertname": "A", "pod": pod}
-    alert = Alert(source=Source.ALERTMANAGER, source_ref="r", name="A", status=status,
-                  severity=severity, starts_at=NOW - timedelta(hours=1), identity=labels,
-                  labels=labels, ends_at=NOW if status is Status.RESOLVED else None)
-    return Keyed(alert, fingerprint(alert))
+LABELS = {"alertname": "A", "pod": "api-0"}
+# A critical alert about one pod, firing for an hour by NOW.
+pod_alert = functools.partial(keyed, name="A", labels=LABELS, starts_at=NOW - timedelta(hours=1))
 
 
 def planner(silences: list[tuple[uuid.UUID, Match]] | None = None,
@@ -44,7 +42,8 @@ def planner(silences: list[tuple[uuid.UUID, Match]] | None = None,
 
 
 def test_new_firing_triggers_every_routed_channel_in_one_group_per_channel() -> None:
-    plan = planner().decisions(judge([keyed(pod="a"), keyed(pod="b")], {}))
+    plan = planner().decisions(judge([pod_alert(labels=LABELS | {"pod": "a"}),
+                                    pod_alert(labels=LABELS | {"pod": "b"})], {}))
     assert [(p.channel, p.action, p.reason) for p in plan.notifications] == [
         ("pd", Action.TRIGGER, Reason.NEW), ("mail", Action.TRIGGER, Reason.NEW)] * 2
     assert {p.group_key for p in plan.notifications if p.channel == "mail"} == {
@@ -54,7 +53,7 @@ def test_new_firing_triggers_every_routed_channel_in_one_group_per_channel() -> 
 
 
 def test_below_every_route_goes_to_the_default_log_channel() -> None:
-    plan = planner().decisions(judge([keyed(severity=Severity.INFO)], {}))
+    plan = planner().decisions(judge([pod_alert(severity=Severity.INFO)], {}))
     assert [p.channel for p in plan.notifications] == ["log"]
 
 
@@ -68,7 +67,7 @@ def states_with(stored: StoredAlert) -> dict[str, FingerprintState]:
 
 
 def test_repeat_notifies_only_after_the_interval_and_never_when_acknowledged() -> None:
-    item = keyed()
+    item = pod_alert()
     at = (NOW - timedelta(minutes=30)).isoformat()
     notified = {"pd": {"at": at, "send_resolved": True}, "mail": {"at": at,
                                                                    "send_resolved": True}}
@@ -86,17 +85,17 @@ def test_repeat_notifies_only_after_the_interval_and_never_when_acknowledged() -
 def test_silenced_new_alert_is_marked_and_notifies_nobody() -> None:
     silence = uuid.uuid4()
     plan = planner([(silence, Match.model_validate({"labels": ["pod=api-0"]}))]).decisions(
-        judge([keyed()], {}))
+        judge([pod_alert()], {}))
     assert plan.notifications == []
     assert list(plan.silenced.values()) == [silence]
 
 
 def test_resolve_goes_to_channels_that_got_the_firing_even_when_silenced() -> None:
-    item = keyed()
+    item = pod_alert()
     notified = {"pd": {"at": NOW.isoformat(), "send_resolved": True},
                 "mail": {"at": NOW.isoformat(), "send_resolved": False}}
     stored = stored_from(item, notified=notified, silenced_by=uuid.uuid4())
-    resolved = keyed(Status.RESOLVED)
+    resolved = pod_alert(status=Status.RESOLVED, ends_at=NOW)
     decisions = judge([resolved], states_with(stored))
     assert decisions[0].verdict is Verdict.RESOLVED
     plan = planner([(uuid.uuid4(), Match.model_validate({"labels": ["pod=api-0"]}))]
@@ -105,7 +104,7 @@ def test_resolve_goes_to_channels_that_got_the_firing_even_when_silenced() -> No
 
 
 def test_acknowledge_goes_only_to_pagerduty_channels_that_got_the_firing() -> None:
-    item = keyed()
+    item = pod_alert()
     stored = stored_from(item, notified={"pd": {"at": NOW.isoformat()},
                                          "mail": {"at": NOW.isoformat()}})
     p = planner()
@@ -133,10 +132,10 @@ def test_who_hears_an_acknowledge_is_the_channel_class_s_capability(
 
 
 def test_severity_lowered_notifies_nobody_raised_notifies() -> None:
-    item = keyed(severity=Severity.ERROR)
+    item = pod_alert(severity=Severity.ERROR)
     stored = stored_from(item, notified={"pd": {"at": NOW.isoformat()}})
-    lowered = judge([keyed(severity=Severity.WARNING)], states_with(stored))
+    lowered = judge([pod_alert(severity=Severity.WARNING)], states_with(stored))
     assert planner().decisions(lowered).notifications == []
-    raised = judge([keyed(severity=Severity.CRITICAL)], states_with(stored))
+    raised = judge([pod_alert(severity=Severity.CRITICAL)], states_with(stored))
     assert {p.reason for p in planner().decisions(raised).notifications} == {
         Reason.SEVERITY_RAISED}

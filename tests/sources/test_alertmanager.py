@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,20 +14,17 @@ from hypothesis import strategies as st
 from aggregator.errors import PayloadError
 from aggregator.model import Severity, Source, Status
 from aggregator.sources import alertmanager
+from tests.helpers import PAYLOADS, load_payload
 from tests.strategies import json_values, mutate
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "payloads" / "alertmanager"
+FIXTURES = PAYLOADS / "alertmanager"
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
+load = functools.partial(load_payload, "alertmanager")
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
 def test_every_capture_parses_one_alert_per_entry(path: Path) -> None:
-    payload = json.loads(path.read_text())
+    payload = load(path.name)
     alerts = alertmanager.parse(payload, received_at=NOW).alerts
     assert len(alerts) == len(payload["alerts"])
     for alert, entry in zip(alerts, payload["alerts"], strict=True):

@@ -14,8 +14,8 @@ import pytest
 from aggregator.model import Severity, Source
 from aggregator.sources import SOURCES, Parsed, SourceSpec, TokenPlace
 from tests.api.helpers import Client
+from tests.helpers import PAYLOADS, load_payload
 
-PAYLOADS = Path(__file__).parent.parent / "fixtures" / "payloads"
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 
 
@@ -58,7 +58,7 @@ def test_source_has_fixtures(source: Source) -> None:
                          ids=[f"{source}-{path.stem}" for source, path in FIXTURE_FILES])
 def test_fixture_fits_the_wire_model_and_parses(source: Source, path: Path) -> None:
     spec = SOURCES[source]
-    payload: Any = json.loads(path.read_text())
+    payload: Any = load_payload(source.value, path.name)
     spec.wire_model.model_validate(payload)
     parsed = spec.parse(payload, received_at=NOW, default_severity=Severity.WARNING)
     assert isinstance(parsed, Parsed)
@@ -73,6 +73,6 @@ async def test_every_spec_is_served_as_described(client: Client) -> None:
         operation = document["paths"][spec.path]["post"]
         assert operation["summary"] == spec.summary
         assert spec.wire_model.__name__ in json.dumps(operation["requestBody"])
-        response = await client.post(spec.path, json=json.loads(fixtures_of(spec.source)[0]
-                                                                 .read_text()))
+        first = fixtures_of(spec.source)[0]
+        response = await client.post(spec.path, json=load_payload(spec.source.value, first.name))
         assert response.status == 202, await response.text()

@@ -7,9 +7,8 @@ tests wrap in a common-schema envelope (``common``).
 
 from __future__ import annotations
 
-import json
+import functools
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +16,22 @@ import pytest
 from aggregator.errors import PayloadError
 from aggregator.model import Alert
 from aggregator.sources import azure_monitor
+from tests.helpers import PAYLOADS, load_payload
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "payloads" / "azure_monitor"
+FIXTURES = PAYLOADS / "azure_monitor"
 FRAGMENTS = FIXTURES / "fragments"
 NOW = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
 SUB = "aaaa0a0a-bb1b-cc2c-dd3d-eeeeee4e4e4e"
 SAMPLE_FILES = sorted(FIXTURES.glob("*.json"))
 
 
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
+load = functools.partial(load_payload, "azure_monitor")
 
 
 def fragment(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FRAGMENTS / name).read_text())["alertContext"]
-    return data
+    """The ``alertContext`` of a fragment file."""
+    context: dict[str, Any] = load(f"fragments/{name}")["alertContext"]
+    return context
 
 
 def parse_one(payload: object) -> Alert:

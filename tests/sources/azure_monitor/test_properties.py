@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 from aggregator.errors import PayloadError
 from aggregator.model import Alert
 from aggregator.sources import azure_monitor
-from tests.sources.azure_monitor.samples import FRAGMENTS, NOW, SAMPLE_FILES, fragment
+from tests.sources.azure_monitor.samples import FRAGMENTS, NOW, SAMPLE_FILES, fragment, load
 
 # --- properties: any JSON gives alerts or a PayloadError, never anything else ---------------
 
@@ -24,7 +23,7 @@ JSON_VALUES = st.recursive(
                                                                  max_size=4),
     max_leaves=16,
 )
-SAMPLES = {path.stem: json.loads(path.read_text()) for path in SAMPLE_FILES}
+SAMPLES = {path.stem: load(path.name) for path in SAMPLE_FILES}
 ODD_VALUES = st.one_of(
     st.none(), st.integers(), st.floats(), st.booleans(), st.text(max_size=6),
     st.lists(st.integers(), max_size=2), st.builds(dict), st.builds(lambda: [{}]),
