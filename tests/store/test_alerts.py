@@ -13,16 +13,15 @@ from aggregator.store import alerts, states
 from aggregator.store.db import Database
 from aggregator.store.records import ContentChange, NewEpisode, NewEvent, Resolution
 from aggregator.store.tables import AlertEventRow, AlertRow
+from tests.factories import alert
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=5)
 
 
-def _alert(n: int, *, ref: str | None = None, status: Status = Status.FIRING,
-           auto_resolves: bool = True) -> Alert:
-    return Alert(source=Source.AZURE_MONITOR, source_ref=ref or f"ref-{n}", name=f"Alert{n}",
-                 status=status, severity=Severity.WARNING, summary=f"summary {n}",
-                 starts_at=T0, identity={"n": str(n)}, auto_resolves=auto_resolves)
+def _alert(n: int, *, ref: str | None = None) -> Alert:
+    return alert(n, source=Source.AZURE_MONITOR, source_ref=ref or f"ref-{n}",
+                 severity=Severity.WARNING, summary=f"summary {n}", starts_at=T0)
 
 
 def _episode(n: int, **changes: object) -> NewEpisode:
