@@ -24,20 +24,23 @@ from aggregator.api.routes import ROUTES, Route
 from aggregator.config.service import AuthSettings
 from aggregator.errors import AuthError
 from aggregator.model import Source
+from aggregator.sources import SOURCES
 from tests.api.helpers import Client
 from tests.helpers import load_payload
 
-AM_TOKEN = "am-token-0123456789abcdef"
-AZ_TOKEN = "az-token-0123456789abcdef"
+# One webhook token per registered source (a new source is covered without a change here).
+SOURCE_TOKENS = {source: f"{source.value}-token-0123456789abcdef" for source in SOURCES}
+AM_TOKEN = SOURCE_TOKENS[Source.ALERTMANAGER]
+AZ_TOKEN = SOURCE_TOKENS[Source.AZURE_MONITOR]
 READ = "read-token-0123456789abcdef"
 WRITE = "write-token-0123456789abcdef"
 WRONG = "wrong-token-0123456789abcdef"
 TOKENS = {
-    "alertmanager_tokens": [AM_TOKEN], "azure_monitor_tokens": [AZ_TOKEN],
+    **{f"{source.value}_tokens": [token] for source, token in SOURCE_TOKENS.items()},
     "api_read_tokens": [READ], "api_write_tokens": [WRITE],
 }
 INT_PATH_PARAMS = {"notification_id"}
-WEBHOOK_TOKEN = {"webhook:alertmanager": AM_TOKEN, "webhook:azure_monitor": AZ_TOKEN}
+WEBHOOK_TOKEN = {f"webhook:{source.value}": token for source, token in SOURCE_TOKENS.items()}
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -101,7 +104,7 @@ async def test_every_secured_route_refuses_a_missing_or_wrong_token(
         assert await call(secured, route, headers) == 401, (_id(route), headers)
     # the right token of another group is a wrong token here
     own = {WEBHOOK_TOKEN[route.auth]} if route.auth in WEBHOOK_TOKEN else {READ, WRITE}
-    for token in {AM_TOKEN, AZ_TOKEN, READ, WRITE} - own:
+    for token in {*SOURCE_TOKENS.values(), READ, WRITE} - own:
         assert await call(secured, route, _bearer(token)) == 401, (_id(route), token)
     if route.auth == "webhook:azure_monitor":
         assert await call(secured, route, {}, {"token": WRONG}) == 401
@@ -161,7 +164,7 @@ async def test_tokens_never_reach_logs_responses_or_rejected_payloads(
     assert len((await response.json())["items"]) == 5
     assert "[redacted]" in stored
     everything = "\n".join([stored, caplog.text, *texts])
-    for secret in (AM_TOKEN, AZ_TOKEN, READ, WRITE, WRONG):
+    for secret in (*SOURCE_TOKENS.values(), READ, WRITE, WRONG):
         for form in (secret, base64.b64encode(f"azure:{secret}".encode()).decode()):
             assert form not in everything, secret
 
