@@ -171,8 +171,10 @@ AZ_TOKEN = "az-token-0123456789abcdef"
 
 
 def _webhook_tokens(settings: Settings) -> dict[Source, list[str]]:
-    return {source: [t.get_secret_value() for t in settings.auth.tokens_for(source)]
-            for source in Source}
+    """The sources that have tokens, with them (a source without tokens is left out)."""
+    found = {source: [t.get_secret_value() for t in settings.auth.tokens_for(source)]
+             for source in Source}
+    return {source: tokens for source, tokens in found.items() if tokens}
 
 
 def test_webhook_tokens_by_source_in_one_shape(tmp_path: Path) -> None:
