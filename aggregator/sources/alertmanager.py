@@ -28,7 +28,7 @@ from aggregator.sources.wire import first_error
 
 _GO_ZERO_YEAR = 1
 
-# DESIGN 4.1: the ``severity`` label, compared without regard to case.
+# The ``severity`` label (kubernetes-mixin values and common synonyms), without regard to case.
 SEVERITY_BY_LABEL: dict[str, Severity] = {
     **dict.fromkeys(("critical", "page", "high", "p1"), Severity.CRITICAL),
     **dict.fromkeys(("error", "major", "p2"), Severity.ERROR),

@@ -1,6 +1,6 @@
-"""Azure Monitor action-group webhooks -> normalized alerts (pure; DESIGN 4.1, 4.2).
+"""Azure Monitor action-group webhooks -> normalized alerts (pure).
 
-Owns ``parse()``: the dispatch on the payload family (reference FACTS.md section 1), by
+Owns ``parse()``: the dispatch on the payload family, by
 ``schemaId`` (compared without case or spacing) or, without one, by the body's shape. The
 package, one job a module:
 

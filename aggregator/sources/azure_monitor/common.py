@@ -11,7 +11,8 @@ rule name, plus the sorted lower-cased ``alertTargetIDs``.
 The essentials a real alert always has are required: ``alertRule``, ``severity`` (Sev0-Sev4),
 ``monitorCondition`` (Fired/Resolved), ``firedDateTime`` and ``alertId``; without them a body
 would be stored as a firing "Azure Monitor alert" that pages. Budget alerts (``CostAlerts``)
-are the documented exception: their ``alertRule`` and ``severity`` are null (FACTS.md 2.2).
+are the documented exception: Microsoft's budget samples carry a null ``alertRule`` and
+``severity``.
 A context that does not fit its family's model still gives an alert (the generic mapping)
 with the reason in the annotation ``azure_context_warning``: Azure never retries a 4xx, so
 only a broken envelope (``data``, ``essentials``) is rejected.

@@ -1,6 +1,6 @@
 """Azure Monitor's non-common ("legacy") webhook shapes -> alerts (private to ``azure_monitor``).
 
-Owns the shapes of reference FACTS.md sections 1 and 3: ``AzureMonitorMetricAlert``,
+Owns the shapes without the common schema: ``AzureMonitorMetricAlert``,
 ``Microsoft.Insights/activityLogs``, ``Microsoft.Insights/LogAlert``, ``AIP Budget
 Notification`` and the schemaless ones (legacy Log Analytics, classic metric alerts, the
 Alerts-Management resource), plus ``ACCEPTED``, the list of every accepted shape for error

@@ -1,7 +1,7 @@
 """Azure Monitor webhook bodies without a ``schemaId`` -> alerts (private to ``azure_monitor``).
 
-Owns ``from_schemaless``: which shape such a body is, tried in the order of reference FACTS.md
-section 1 (Alerts-Management resource, legacy Log Analytics, classic metric alert, then any
+Owns ``from_schemaless``: which shape such a body is, tried from the most specific
+markers to the least (Alerts-Management resource, legacy Log Analytics, classic metric alert, then any
 object that names the alert), and the last of these, a log alert's custom JSON payload. The
 first three are mapped by ``legacy``, which shares their code with the shapes that do
 carry a ``schemaId``. Must not do I/O or log; bad input is a ``PayloadError``.
@@ -95,7 +95,7 @@ def from_custom(payload: dict[str, Any], received_at: datetime, name: str) -> Al
 
 
 def from_schemaless(payload: dict[str, Any], received_at: datetime) -> Alert:
-    """Shapes without ``schemaId``, tried in the order of FACTS.md section 1."""
+    """Shapes without ``schemaId``, the most specific markers first (see the module)."""
     keys = {key.casefold(): value for key, value in payload.items() if isinstance(key, str)}
     kind = keys.get("type")
     if isinstance(kind, str) and kind.strip().casefold() == "microsoft.alertsmanagement/alerts":
