@@ -3,8 +3,8 @@
 Owns ``from_schemaless``: which shape such a body is, tried from the most
 specific markers to the least (Alerts-Management resource, legacy Log Analytics, classic
 metric alert, then any object that names the alert), and the last of these, a log alert's
-custom JSON payload. The first three are mapped by ``legacy``, which shares their code with the shapes that do
-carry a ``schemaId``. Must not do I/O or log; bad input is a ``PayloadError``.
+custom JSON payload. The first three are mapped by ``legacy``, which shares their code with
+the shapes that do carry a ``schemaId``. Must not do I/O or log; bad input is a ``PayloadError``.
 
 A custom payload has no timestamp or instance id: it is always firing, starts at
 ``received_at`` and its ``source_ref`` is the identity values plus that time.
